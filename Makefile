@@ -1,0 +1,32 @@
+# vidlm — `make demo` runs the quickstart on the bundled synthetic videos; `make test` runs the test suite.
+# Both set everything up first (a virtual environment in .venv with the pinned dependencies).
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_NO_ADVISORY_WARNINGS := 1
+export PYTHONUNBUFFERED := 1
+
+.PHONY: setup demo test clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# The quickstart notebook, headless, with its default parameters: the executed copy lands in results/.
+demo: setup
+	mkdir -p results
+	time $(BIN)/papermill --log-output --progress-bar notebooks/01_quickstart.ipynb results/01_quickstart.ipynb \
+		-p output_dir results
+
+test: setup
+	$(BIN)/python -m pytest -q tests
+
+clean:
+	rm -rf $(VENV) data checkpoints runs .pytest_cache

@@ -1,0 +1,70 @@
+"""Caption videos with a base model or base + adapter: batched, left-padded, one shared greedy config.
+
+Vanilla and fine-tuned models are compared with the same `generation_config`, frames and prompt, so the only
+difference between their captions is the weights.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from vidlm.synthetic import PROMPT
+
+
+def generation_config(processor, max_new_tokens: int = 64):
+    """Greedy decoding (no sampling, one beam, no repetition penalty) stopping at EOS."""
+    from transformers import GenerationConfig
+
+    tok = processor.tokenizer
+    return GenerationConfig(do_sample=False, num_beams=1, max_new_tokens=max_new_tokens, repetition_penalty=1.0,
+                            pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
+                            bos_token_id=tok.bos_token_id)
+
+
+def load_finetuned(model_id: str, adapter_dir, quantization="4bit"):
+    """The base model from `model_id` with the LoRA adapter (and trained projector, if any) from `adapter_dir`."""
+    from peft import PeftModel
+
+    from vidlm.models import load_model
+
+    base = load_model(model_id, quantization=quantization)
+    model = PeftModel.from_pretrained(base, os.fspath(adapter_dir))
+    model.vidlm_family = base.vidlm_family
+    return model.eval()
+
+
+def caption_videos(model, processor, videos: list, prompt: str | list[str] = PROMPT, num_frames: int = 8,
+                   batch_size: int = 8, max_new_tokens: int = 64, progress: bool = True) -> list[str]:
+    """One caption per video (paths or frame arrays [T, H, W, 3]), in input order.
+
+    prompt: one instruction for all videos, or one per video (rows of different lengths are left-padded).
+    """
+    import torch
+    from tqdm.auto import tqdm
+
+    from vidlm.collate import generation_batch
+    from vidlm.families import family_of
+    from vidlm.prompts import format_prompt
+    from vidlm.video import load_video
+
+    family = family_of(model.config)
+    prompts = [prompt] * len(videos) if isinstance(prompt, str) else list(prompt)
+    if len(prompts) != len(videos):
+        raise ValueError(f"{len(prompts)} prompts for {len(videos)} videos")
+    texts = [format_prompt(family, p, processor=processor).text for p in prompts]
+    config = generation_config(processor, max_new_tokens)
+    dtype = next(p.dtype for p in model.parameters() if p.is_floating_point())
+    model.eval()
+    captions = []
+    for start in tqdm(range(0, len(videos), batch_size), desc="captioning", unit="batch", disable=not progress):
+        chunk = videos[start:start + batch_size]
+        frames = [v if isinstance(v, np.ndarray) else load_video(v, num_frames=num_frames).frames for v in chunk]
+        batch = generation_batch(processor, texts[start:start + batch_size], frames).to(model.device)
+        batch["pixel_values_videos"] = batch["pixel_values_videos"].to(dtype)
+        with torch.inference_mode():
+            out = model.generate(**batch, generation_config=config)
+        new_tokens = out[:, batch["input_ids"].shape[1]:]
+        captions += [c.strip() for c in processor.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
+    return captions

@@ -1,0 +1,75 @@
+"""LLaVA-NeXT-Video (`llava-hf/LLaVA-NeXT-Video-7B-hf`): CLIP ViT-L/14-336 + Vicuna-7B, frames pooled 2x2.
+
+Trained on 32 uniformly sampled frames at 336 px: 24×24 patches average-pooled to 12×12 = 144 tokens per frame.
+Prompt: `USER: <video>\\n{text} ASSISTANT:`; the hub processor carries a chat template of that form.
+"""
+
+from vidlm.families import Family
+
+# The Llama blocks of the language model only: the vision tower and projector are named differently.
+LORA_TARGETS = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
+
+# The hub template's form (USER: <video>\n{text} ASSISTANT: {answer} ...), written for the tiny checkpoint.
+CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{{ message['role'].upper() + ': ' }}"
+    "{% for content in message['content'] | selectattr('type', 'equalto', 'video') %}{{ '<video>\\n' }}{% endfor %}"
+    "{% for content in message['content'] | selectattr('type', 'equalto', 'text') %}{{ content['text'] + ' ' }}"
+    "{% endfor %}{% endfor %}"
+    "{% if add_generation_prompt %}{{ 'ASSISTANT:' }}{% endif %}"
+)
+
+
+def tokens_per_frame(config) -> int:
+    """(image / patch)² patches pooled with stride 2 → a quarter of them (the processor's fixed `// 4`)."""
+    vision = config.vision_config
+    return (vision.image_size // vision.patch_size) ** 2 // 4
+
+
+def tiny_config(ids: dict):
+    from transformers import CLIPVisionConfig, LlamaConfig, LlavaNextVideoConfig
+
+    text = LlamaConfig(
+        vocab_size=ids["vocab_size"], hidden_size=128, intermediate_size=512, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=1024,
+        bos_token_id=ids["bos"], eos_token_id=ids["eos"], pad_token_id=ids["pad"],
+    )
+    vision = CLIPVisionConfig(
+        hidden_size=64, intermediate_size=256, num_hidden_layers=2, num_attention_heads=4,
+        image_size=64, patch_size=8, projection_dim=64,
+    )
+    return LlavaNextVideoConfig(
+        text_config=text, vision_config=vision, image_token_index=ids["image"], video_token_index=ids["video"],
+        spatial_pool_stride=2, image_grid_pinpoints=[[64, 128], [128, 64], [128, 128]],
+        video_seq_length=16 * 8, image_seq_length=64,
+    )
+
+
+def tiny_processor(tokenizer, chat_template: str | None = CHAT_TEMPLATE):
+    from transformers import LlavaNextImageProcessor, LlavaNextVideoProcessor, LlavaNextVideoVideoProcessor
+
+    size = {"shortest_edge": 64}
+    crop = {"height": 64, "width": 64}
+    return LlavaNextVideoProcessor(
+        video_processor=LlavaNextVideoVideoProcessor(size=size, crop_size=crop),
+        image_processor=LlavaNextImageProcessor(
+            size=size, crop_size=crop, image_grid_pinpoints=[[64, 128], [128, 64], [128, 128]]
+        ),
+        tokenizer=tokenizer, chat_template=chat_template, patch_size=8, vision_feature_select_strategy="default",
+    )
+
+
+FAMILY = Family(
+    name="llava-next-video",
+    hub_id="llava-hf/LLaVA-NeXT-Video-7B-hf",
+    model_class="LlavaNextVideoForConditionalGeneration",
+    processor_class="LlavaNextVideoProcessor",
+    num_frames=32,
+    video_placeholder="<video>\n",
+    lora_target_modules=LORA_TARGETS,
+    projector="model.multi_modal_projector",
+    vision_modules=("model.vision_tower",),
+    tokens_per_frame=tokens_per_frame,
+    tiny_config=tiny_config,
+    tiny_processor=tiny_processor,
+)

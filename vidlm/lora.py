@@ -1,0 +1,89 @@
+"""LoRA / QLoRA on a loaded model: k-bit preparation, adapters on the language model, a trainable summary.
+
+Default: LoRA on every linear layer of the language model (attention and MLP), the vision tower frozen, the
+projector frozen — or trained in full with `train_projector=True` (saved with the adapter as `modules_to_save`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vidlm.families import Family, get_family
+
+
+@dataclass
+class LoraSettings:
+    """LoRA hyper-parameters; `target_modules=None` means the family's language-model linears."""
+
+    r: int = 8
+    alpha: int = 16
+    dropout: float = 0.05
+    target_modules: str | list[str] | None = None
+    train_projector: bool = False
+    gradient_checkpointing: bool = True
+
+
+def is_quantized(model) -> bool:
+    return bool(getattr(model, "is_loaded_in_4bit", False) or getattr(model, "is_loaded_in_8bit", False))
+
+
+def apply_lora(model, settings: LoraSettings | None = None, family: str | Family | None = None, verbose=True):
+    """Wrap `model` in a peft `PeftModel` with fresh LoRA adapters; prints what is trainable when `verbose`."""
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+
+    settings = settings or LoraSettings()
+    fam = _family(model, family)
+    if is_quantized(model):
+        model = prepare_model_for_kbit_training(
+            model, use_gradient_checkpointing=settings.gradient_checkpointing,
+            gradient_checkpointing_kwargs={"use_reentrant": False},
+        )
+    elif settings.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.enable_input_require_grads()
+    config = LoraConfig(
+        r=settings.r, lora_alpha=settings.alpha, lora_dropout=settings.dropout,
+        target_modules=settings.target_modules or fam.lora_target_modules,
+        modules_to_save=[fam.projector.rsplit(".", 1)[-1]] if settings.train_projector else None,
+    )
+    model = get_peft_model(model, config)
+    if verbose:
+        print(trainable_summary(model, fam))
+    return model
+
+
+def _family(model, family) -> Family:
+    if isinstance(family, Family):
+        return family
+    name = family or getattr(model, "vidlm_family", None)
+    if name is None:
+        from vidlm.families import family_of
+
+        return family_of(model.config)
+    return get_family(name)
+
+
+def trainable_summary(model, family: Family | None = None) -> str:
+    """A small table: trainable and total parameters per part (vision, projector, language model, LoRA)."""
+    fam = family or _family(model, None)
+    groups: dict[str, list[int]] = {}
+    for name, param in model.named_parameters():
+        part = _part(name, fam)
+        total, trainable = groups.setdefault(part, [0, 0])
+        groups[part] = [total + param.numel(), trainable + (param.numel() if param.requires_grad else 0)]
+    all_total = sum(t for t, _ in groups.values())
+    all_train = sum(t for _, t in groups.values())
+    lines = [f"{'part':<16}{'trainable':>14}{'total':>14}"]
+    lines += [f"{part:<16}{train:>14,}{total:>14,}" for part, (total, train) in sorted(groups.items())]
+    lines.append(f"{'all':<16}{all_train:>14,}{all_total:>14,}  ({100 * all_train / max(all_total, 1):.2f}% trainable)")
+    return "\n".join(lines)
+
+
+def _part(name: str, fam: Family) -> str:
+    if "lora_" in name:
+        return "lora"
+    if any(v.split(".")[-1] in name for v in fam.vision_modules):
+        return "vision"
+    if fam.projector.split(".")[-1] in name:
+        return "projector"
+    return "language model"

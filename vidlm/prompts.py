@@ -1,0 +1,124 @@
+"""Turn (instruction, answer, earlier turns) into the text a family's model expects.
+
+The processor's chat template is used when the checkpoint has one; otherwise the family's documented form
+`USER: <video>{text} ASSISTANT: {answer}</s>USER: {text} ASSISTANT:`. Every answer is followed by the tokenizer's
+EOS so the model learns to stop, and earlier turns carry the same EOS at inference, so a multi-turn prompt is
+exactly the training text up to the point where the model answers.
+
+`format_prompt` returns a `Prompt`: the text plus the character spans of the answers (and their EOS) — what the
+training collator supervises.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from vidlm.families import Family, get_family
+
+
+@dataclass
+class Prompt:
+    """Prompt text and the [start, end) character spans of the answers in it (each answer's EOS included)."""
+
+    text: str
+    supervised: list[tuple[int, int]] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return self.text
+
+    def supervised_text(self) -> list[str]:
+        return [self.text[a:b] for a, b in self.supervised]
+
+
+def format_prompt(
+    family: str | Family,
+    instruction: str,
+    answer: str | None = None,
+    history: list[tuple[str, str]] | tuple = (),
+    processor=None,
+) -> Prompt:
+    """The prompt for one video: earlier (question, answer) turns, then `instruction`, then `answer` if given.
+
+    Without an answer the text ends where the model starts generating (`... ASSISTANT:`).
+
+    >>> format_prompt("video-llava", "Describe the video.", "a red circle moves left").text
+    'USER: <video>Describe the video. ASSISTANT: a red circle moves left</s>'
+    """
+    fam = get_family(family) if isinstance(family, str) else family
+    turns = [*history, (instruction, answer)]
+    for i, (question, reply) in enumerate(turns):
+        if not isinstance(question, str) or not question.strip():
+            raise ValueError(f"Turn {i}: the instruction must be non-empty text, got {question!r}")
+        if i < len(turns) - 1 and (not isinstance(reply, str) or not reply.strip()):
+            raise ValueError(f"Turn {i}: an earlier turn needs a non-empty answer, got {reply!r}")
+    if answer is not None and (not isinstance(answer, str) or not answer.strip()):
+        raise ValueError(f"The answer must be non-empty text or None, got {answer!r}")
+    turns = [(q.strip(), a.strip() if a is not None else None) for q, a in turns]
+    eos = _eos(processor)
+    template = getattr(processor, "chat_template", None) if processor is not None else None
+    if template:
+        return _with_template(processor, turns, eos)
+    return _documented(fam, turns, eos)
+
+
+def _eos(processor) -> str:
+    tokenizer = getattr(processor, "tokenizer", processor)
+    eos = getattr(tokenizer, "eos_token", None) if tokenizer is not None else None
+    return eos or "</s>"
+
+
+def _documented(fam: Family, turns, eos: str) -> Prompt:
+    text, spans = "", []
+    for i, (question, reply) in enumerate(turns):
+        text += f"USER: {fam.video_placeholder if i == 0 else ''}{question} ASSISTANT:"
+        if reply is not None:
+            text += " "
+            spans.append((len(text), len(text) + len(reply) + len(eos)))
+            text += reply + eos
+    return Prompt(text, spans)
+
+
+def _messages(turns, upto: int, with_last_answer: bool) -> list[dict]:
+    messages = []
+    for i, (question, reply) in enumerate(turns[:upto]):
+        content = [{"type": "video"}] if i == 0 else []
+        messages.append({"role": "user", "content": [*content, {"type": "text", "text": question}]})
+        if reply is not None and (i < upto - 1 or with_last_answer):
+            messages.append({"role": "assistant", "content": [{"type": "text", "text": reply}]})
+    return messages
+
+
+def _render(processor, messages, add_generation_prompt: bool) -> str:
+    return processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
+
+
+def _with_template(processor, turns, eos: str) -> Prompt:
+    """Render with the chat template, find each answer in the rendering, and put EOS after it."""
+    answered_last = turns[-1][1] is not None
+    text = _render(processor, _messages(turns, len(turns), True), add_generation_prompt=not answered_last)
+    spans = []
+    for i, (_, reply) in enumerate(turns):
+        if reply is None:
+            continue
+        prefix = _render(processor, _messages(turns, i + 1, False), add_generation_prompt=True)
+        start = len(prefix) + (len(text[len(prefix):]) - len(text[len(prefix):].lstrip(" ")))
+        if not text.startswith(prefix) or not text.startswith(reply, start):
+            raise ValueError(
+                "The processor's chat template does not render answers verbatim after its generation prompt, so "
+                "the supervised tokens cannot be located; pass a processor without chat_template to use the "
+                "family's documented prompt format."
+            )
+        spans.append((start, start + len(reply)))
+    # Put EOS after each answer unless the template wrote it; every span then covers answer + EOS.
+    pieces, shifted, cursor, shift = [], [], 0, 0
+    for start, end in spans:
+        pieces.append(text[cursor:end])
+        shifted.append((start + shift, end + shift + len(eos)))
+        if not text.startswith(eos, end):
+            pieces.append(eos)
+            shift += len(eos)
+        cursor = end
+    pieces.append(text[cursor:])
+    out = "".join(pieces)
+    # What the template writes after the final answer (a separator space) is not part of the training text.
+    return Prompt(out.rstrip(" ") if answered_last else out, shifted)

@@ -1,0 +1,81 @@
+"""Tiny checkpoints: real configs of each family, random weights (safetensors) and a locally trained tokenizer.
+
+They stand in for the hub models wherever nothing can be downloaded (tests, CI, the demo) and are loaded by the same
+`load_model` / `load_processor` path. The tokenizer is word-level, trained here on the synthetic captions and a few
+prompt words, so a caption is a handful of tokens and a 2-core CPU trains the model in minutes.
+
+    vidlm tiny llava-next-video checkpoints/tiny-llava-next-video
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from vidlm.families import get_family
+from vidlm.synthetic import COLOURS, DIRECTIONS, PROMPT, SHAPES, all_specs
+
+SPECIAL_TOKENS = ["<unk>", "<s>", "</s>", "<pad>", "<video>", "<image>"]
+_EXTRA_WORDS = (
+    "user assistant system : . , ? ! ' what is in the video describe this clip happening shape colour color "
+    "moves moving move to from left right up down which direction does it and of an one object briefly short"
+)
+
+
+def tokenizer_corpus() -> list[str]:
+    """The sentences the tiny tokenizer's vocabulary is learned from."""
+    captions = [spec.caption for spec in all_specs()]
+    return [*captions, PROMPT, _EXTRA_WORDS, " ".join([*COLOURS, *SHAPES, *DIRECTIONS])]
+
+
+def build_tokenizer():
+    """A word-level tokenizer (BOS added, `<video>`/`<image>` special) trained on `tokenizer_corpus()`."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.WordLevel(unk_token="<unk>"))
+    tok.normalizer = normalizers.Lowercase()
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.train_from_iterator(tokenizer_corpus(), trainers.WordLevelTrainer(special_tokens=SPECIAL_TOKENS))
+    tok.post_processor = processors.TemplateProcessing(
+        single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", tok.token_to_id("<s>"))]
+    )
+    tok.decoder = decoders.WordPiece(prefix="##", cleanup=True)  # joins words with spaces, tidies " ." → "."
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>", pad_token="<pad>",
+        extra_special_tokens={"video_token": "<video>", "image_token": "<image>"}, model_max_length=1024,
+    )
+
+
+def make_tiny_checkpoint(family: str, output_dir, seed: int = 0) -> Path:
+    """Write a tiny checkpoint of `family` to `output_dir` (config, safetensors weights, processor); returns the path.
+
+    >>> make_tiny_checkpoint("video-llava", "checkpoints/tiny-video-llava")
+    """
+    import torch
+    import transformers
+
+    fam = get_family(family)
+    tokenizer = build_tokenizer()
+    ids = {
+        "vocab_size": len(tokenizer),
+        "bos": tokenizer.bos_token_id,
+        "eos": tokenizer.eos_token_id,
+        "pad": tokenizer.pad_token_id,
+        "video": tokenizer.convert_tokens_to_ids("<video>"),
+        "image": tokenizer.convert_tokens_to_ids("<image>"),
+    }
+    config = fam.tiny_config(ids)
+    torch.manual_seed(seed)
+    model = getattr(transformers, fam.model_class)(config)
+    # LoRA leaves lm_head and the final norm frozen. At the default init (std 0.02, hidden 128) the largest logit a
+    # hidden state can reach is ~2.6, which caps every token's probability near 0.19 (loss ≥ 1.66) however well
+    # the adapters learn. A wider head lets the tiny model become confident, as a pretrained head already is.
+    torch.nn.init.normal_(model.lm_head.weight, std=0.2)
+    model.generation_config.pad_token_id = ids["pad"]
+    model.generation_config.eos_token_id = ids["eos"]
+    model.generation_config.bos_token_id = ids["bos"]
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out, safe_serialization=True)
+    fam.tiny_processor(tokenizer).save_pretrained(out)
+    return out

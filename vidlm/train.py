@@ -1,0 +1,134 @@
+"""Fine-tune with LoRA/QLoRA: a thin layer over transformers' Trainer that saves adapter, processor and run record.
+
+    config = FinetuneConfig(model="llava-hf/LLaVA-NeXT-Video-7B-hf", num_frames=8, max_steps=500)
+    result = finetune(config, read_captions_csv("train/captions.csv"))
+    result.adapter_dir  # adapter_model.safetensors, processor files, run.json
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from vidlm.data import Sample
+
+
+@dataclass
+class FinetuneConfig:
+    """Everything a fine-tuning run depends on; a notebook's `parameters` cell uses the same names."""
+
+    model: str = "llava-hf/LLaVA-NeXT-Video-7B-hf"  # hub id or local folder
+    output_dir: str = "runs/finetune"  # the adapter, processor and run.json land in output_dir/adapter
+    quantization: Literal["4bit", "8bit", "none"] = "4bit"  # 4bit = QLoRA
+    num_frames: int = 8  # frames sampled uniformly per clip
+    lora_r: int = 8
+    lora_alpha: int = 16
+    lora_dropout: float = 0.05
+    lora_target_modules: str | None = None  # None = the family's language-model linear layers
+    train_projector: bool = False  # also train the multimodal projector in full
+    learning_rate: float = 2e-5  # for the LoRA weights
+    projector_learning_rate: float | None = None  # for the projector (None = learning_rate)
+    max_steps: int = -1  # optimizer steps; -1 = run num_epochs
+    num_epochs: float = 1.0
+    batch_size: int = 1  # per device
+    gradient_accumulation_steps: int = 8
+    warmup_steps: int = 0
+    lr_scheduler: str = "cosine"
+    min_lr_ratio: float = 0.0  # cosine decays to learning_rate × this
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    gradient_checkpointing: bool = True
+    max_length: int | None = None  # None = the language model's max_position_embeddings
+    logging_steps: int = 10
+    save_steps: int = 0  # checkpoint every N steps (0 = only the final adapter)
+    seed: int = 0
+    extra_training_args: dict = field(default_factory=dict)  # passed through to TrainingArguments
+
+
+@dataclass
+class FinetuneResult:
+    adapter_dir: Path
+    record_path: Path
+    log_history: list[dict]
+    model: object  # the trained PeftModel
+    seconds: float
+
+
+def finetune(config: FinetuneConfig, train_samples: list[Sample], callbacks=None, verbose: bool = True):
+    """Train LoRA adapters on `train_samples` and save them; returns a `FinetuneResult`."""
+    import torch
+    from transformers import Trainer, TrainingArguments, set_seed
+
+    from vidlm.collate import TrainCollator, check_token_budget
+    from vidlm.data import VideoTextDataset
+    from vidlm.families import family_of
+    from vidlm.lora import LoraSettings, apply_lora
+    from vidlm.models import load_model, load_processor
+    from vidlm.runinfo import write_run_record
+
+    if not train_samples:
+        raise ValueError("No training samples")
+    set_seed(config.seed)
+    processor = load_processor(config.model)
+    model = load_model(config.model, quantization=config.quantization)
+    family = family_of(model.config)
+    dataset = VideoTextDataset(train_samples, processor, family, config.num_frames, cache=True)
+    budget = check_token_budget(processor, model.config, family, config.num_frames,
+                                [dataset.prompt(s) for s in train_samples], config.max_length,
+                                ids=[s.id for s in train_samples])
+    if verbose:
+        print(f"Token budget: {budget.visual_tokens} visual + ≤{max(budget.text_tokens)} text = {budget.longest} "
+              f"of {budget.max_length} tokens")
+    model = apply_lora(model, LoraSettings(config.lora_r, config.lora_alpha, config.lora_dropout,
+                                           config.lora_target_modules, config.train_projector,
+                                           config.gradient_checkpointing), family, verbose=verbose)
+    optimizer = torch.optim.AdamW(_param_groups(model, family, config), weight_decay=config.weight_decay)
+    out = Path(config.output_dir)
+    args = TrainingArguments(
+        output_dir=str(out / "checkpoints"),
+        per_device_train_batch_size=config.batch_size,
+        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        learning_rate=config.learning_rate,
+        max_steps=config.max_steps,
+        num_train_epochs=config.num_epochs,
+        warmup_steps=config.warmup_steps,
+        lr_scheduler_type="cosine_with_min_lr" if config.min_lr_ratio > 0 else config.lr_scheduler,
+        lr_scheduler_kwargs={"min_lr_rate": config.min_lr_ratio} if config.min_lr_ratio > 0 else {},
+        max_grad_norm=config.max_grad_norm,
+        logging_steps=config.logging_steps,
+        save_strategy="steps" if config.save_steps else "no",
+        save_steps=config.save_steps or 500,
+        save_total_limit=2,
+        seed=config.seed,
+        bf16=model.dtype == torch.bfloat16 if hasattr(model, "dtype") else False,
+        report_to="none",
+        remove_unused_columns=False,  # the collator needs pixel_values_videos
+        dataloader_num_workers=0,
+        disable_tqdm=not verbose,
+        **config.extra_training_args,
+    )
+    trainer = Trainer(model=model, args=args, train_dataset=dataset, optimizers=(optimizer, None),
+                      data_collator=TrainCollator(processor.tokenizer.pad_token_id), callbacks=callbacks)
+    start = time.perf_counter()
+    trainer.train()
+    seconds = time.perf_counter() - start
+    adapter_dir = out / "adapter"
+    model.save_pretrained(adapter_dir, safe_serialization=True)
+    processor.save_pretrained(adapter_dir)
+    record = write_run_record(adapter_dir / "run.json", config, family=family.name, train_samples=len(train_samples),
+                              train_seconds=round(seconds, 1), log_history=trainer.state.log_history)
+    return FinetuneResult(adapter_dir, record, trainer.state.log_history, model, seconds)
+
+
+def _param_groups(model, family, config: FinetuneConfig) -> list[dict]:
+    projector = family.projector.rsplit(".", 1)[-1]
+    proj, rest = [], []
+    for name, param in model.named_parameters():
+        if param.requires_grad:
+            (proj if projector in name and "lora_" not in name else rest).append(param)
+    groups = [{"params": rest, "lr": config.learning_rate}]
+    if proj:
+        groups.append({"params": proj, "lr": config.projector_learning_rate or config.learning_rate})
+    return groups
