@@ -22,8 +22,7 @@ $(STAMP): pyproject.toml
 # The quickstart notebook, headless, with its default parameters: the executed copy lands in results/.
 demo: setup
 	mkdir -p results
-	time $(BIN)/papermill --log-output --progress-bar notebooks/01_quickstart.ipynb results/01_quickstart.ipynb \
-		-p output_dir results
+	time $(BIN)/papermill --cwd notebooks --log-output notebooks/01_quickstart.ipynb results/01_quickstart.ipynb
 
 test: setup
 	$(BIN)/python -m pytest -q tests

@@ -82,3 +82,21 @@ def test_quantization_config_choices():
     assert quantization_config(fam, "none") is None
     with pytest.raises(ValueError, match="Unknown quantization '3bit'"):
         quantization_config(fam, "3bit")
+
+
+def test_tiny_checkpoint_loads_in_8bit_and_in_full_precision(tiny_checkpoints):
+    from bitsandbytes.nn import Linear8bitLt
+
+    path = tiny_checkpoints["video-llava"]
+    processor = load_processor(path)
+    inputs = processor(text=["USER: <video>hi ASSISTANT:"], videos=[random_frames(2)], return_tensors="pt")
+    logits = {}
+    for quantization in ("8bit", "none"):
+        model = load_model(path, quantization=quantization)
+        q_proj = model.model.language_model.layers[0].self_attn.q_proj
+        assert isinstance(q_proj, Linear8bitLt) == (quantization == "8bit")
+        with torch.no_grad():
+            logits[quantization] = model(**inputs).logits
+    # 8-bit weights approximate the full-precision ones: same predictions almost everywhere
+    agree = (logits["8bit"].argmax(-1) == logits["none"].argmax(-1)).float().mean()
+    assert agree > 0.9, agree

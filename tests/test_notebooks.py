@@ -6,21 +6,24 @@ from pathlib import Path
 
 import papermill
 
-NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "notebooks"
 
 
 def test_quickstart_runs_headless_and_writes_results(tmp_path):
     out = tmp_path / "results"
     papermill.execute_notebook(
         str(NOTEBOOKS / "01_quickstart.ipynb"), str(tmp_path / "executed.ipynb"), cwd=str(tmp_path),
-        parameters=dict(train_clips=16, test_clips=4, max_steps=6, batch_size=4, warmup_steps=1,
-                        output_dir=str(out), max_new_tokens=6),
+        parameters=dict(train_clips=16, max_steps=6, batch_size=16, warmup_steps=1, max_new_tokens=6,
+                        train_dir=str(tmp_path / "data"), checkpoint_dir=str(tmp_path / "checkpoints"),
+                        test_csv=str(ROOT / "test_videos" / "captions.csv"), output_dir=str(out)),
         kernel_name="python3", progress_bar=False,
     )
     assert (tmp_path / "checkpoints" / "tiny-llava-next-video" / "model.safetensors").exists()
     rows = list(csv.DictReader(open(out / "captions.csv")))
-    assert len(rows) == 4 and list(rows[0]) == ["id", "video", "reference", "vanilla", "fine-tuned"]
-    assert all(r["reference"].startswith("a ") for r in rows)
+    assert len(rows) == 48 and list(rows[0]) == ["id", "video", "reference", "vanilla", "fine-tuned"]
+    bundled = list(csv.DictReader(open(ROOT / "test_videos" / "captions.csv")))
+    assert [r["reference"] for r in rows] == [r["caption"] for r in bundled]  # the bundled held-out clips
     scores = json.loads((out / "metrics.json").read_text())
     assert set(scores) == {"vanilla", "fine-tuned"}
     assert {"BLEU-4", "colour", "shape", "direction", "exact"} <= set(scores["vanilla"])

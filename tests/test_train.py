@@ -61,3 +61,35 @@ def test_training_refuses_samples_that_do_not_fit(tiny_checkpoints, synthetic_da
     with pytest.raises(TokenBudgetError, match="do not fit max_length=40"):
         finetune(config, read_captions_csv(synthetic_data["train"]), verbose=False)
     assert not (tmp_path / "adapter").exists()
+
+
+def test_same_seed_same_training(tiny_checkpoints, synthetic_data, tmp_path):
+    from models_fixtures import TRAIN_SETTINGS
+
+    samples = read_captions_csv(synthetic_data["train"])[:16]
+    runs = []
+    for name in ("a", "b"):
+        config = FinetuneConfig(model=tiny_checkpoints["video-llava"], output_dir=str(tmp_path / name),
+                                max_steps=6, **{**TRAIN_SETTINGS, "logging_steps": 1})
+        runs.append([h["loss"] for h in finetune(config, samples, verbose=False).log_history if "loss" in h])
+    assert len(runs[0]) == 6 and runs[0] == runs[1]
+
+
+@pytest.mark.parametrize("quantization", ["4bit", "none"])
+def test_gradient_checkpointing_trains_the_same_adapters(tiny_checkpoints, synthetic_data, quantization):
+    """With checkpointing on, activations are recomputed in backward: gradients must reach every LoRA weight."""
+    from models_fixtures import random_frames
+    from vidlm.collate import encode
+    from vidlm.prompts import format_prompt
+
+    path = tiny_checkpoints["llava-next-video"]
+    processor = load_processor(path)
+    model = apply_lora(load_model(path, quantization=quantization), LoraSettings(r=4, gradient_checkpointing=True),
+                       verbose=False)
+    assert model.base_model.model.is_gradient_checkpointing
+    model.train()
+    prompt = format_prompt("llava-next-video", "Describe the video.", "a red circle moves left", processor=processor)
+    batch = TrainCollator(processor.tokenizer.pad_token_id)([encode(processor, prompt, random_frames(0))])
+    model(**batch).loss.backward()
+    grads = {n: p.grad for n, p in model.named_parameters() if p.requires_grad}
+    assert grads and all(g is not None and g.abs().sum() > 0 for n, g in grads.items() if "lora_B" in n)

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from transformers import TrainerCallback
+
 from vidlm.data import Sample
 
 
@@ -60,6 +62,7 @@ def finetune(config: FinetuneConfig, train_samples: list[Sample], callbacks=None
     """Train LoRA adapters on `train_samples` and save them; returns a `FinetuneResult`."""
     import torch
     from transformers import Trainer, TrainingArguments, set_seed
+    from transformers.utils import is_in_notebook
 
     from vidlm.collate import TrainCollator, check_token_budget
     from vidlm.data import VideoTextDataset
@@ -106,9 +109,13 @@ def finetune(config: FinetuneConfig, train_samples: list[Sample], callbacks=None
         report_to="none",
         remove_unused_columns=False,  # the collator needs pixel_values_videos
         dataloader_num_workers=0,
+        dataloader_pin_memory=torch.cuda.is_available(),
         disable_tqdm=not verbose,
         **config.extra_training_args,
     )
+    callbacks = list(callbacks or [])
+    if verbose and is_in_notebook():  # the notebook progress table is HTML: invisible in a headless papermill log
+        callbacks.append(_PrintLoss())
     trainer = Trainer(model=model, args=args, train_dataset=dataset, optimizers=(optimizer, None),
                       data_collator=TrainCollator(processor.tokenizer.pad_token_id), callbacks=callbacks)
     start = time.perf_counter()
@@ -120,6 +127,18 @@ def finetune(config: FinetuneConfig, train_samples: list[Sample], callbacks=None
     record = write_run_record(adapter_dir / "run.json", config, family=family.name, train_samples=len(train_samples),
                               train_seconds=round(seconds, 1), log_history=trainer.state.log_history)
     return FinetuneResult(adapter_dir, record, trainer.state.log_history, model, seconds)
+
+
+class _PrintLoss(TrainerCallback):
+    """One printed line per logging step: step, loss, learning rate, elapsed time."""
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.start = time.perf_counter()
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if logs and "loss" in logs:
+            print(f"step {state.global_step}/{state.max_steps}  loss {logs['loss']:.4f}  "
+                  f"lr {logs.get('learning_rate', 0):.2e}  {time.perf_counter() - self.start:.0f} s", flush=True)
 
 
 def _param_groups(model, family, config: FinetuneConfig) -> list[dict]:
