@@ -1,5 +1,5 @@
 # vidlm — `make demo` runs the quickstart on the bundled synthetic videos; `make test` runs the test suite.
-# Both set everything up first (a virtual environment in .venv with the pinned dependencies).
+# Both set everything up first: a virtual environment in .venv with the versions in constraints.txt.
 
 PYTHON ?= python3
 VENV := .venv
@@ -13,10 +13,10 @@ export PYTHONUNBUFFERED := 1
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
 # The quickstart notebook, headless, with its default parameters: the executed copy lands in results/.

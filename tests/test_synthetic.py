@@ -85,3 +85,14 @@ def test_attribute_accuracy():
 def test_attribute_accuracy_rejects_bad_lengths(preds, refs):
     with pytest.raises(ValueError):
         attribute_accuracy(preds, refs)
+
+
+def test_bundled_test_videos_are_the_seed_0_test_split(tmp_path):
+    """test_videos/ is exactly `make_split(..., "test", 48, seed=0)`: anyone can regenerate it byte for byte."""
+    from pathlib import Path
+
+    bundled = Path(__file__).resolve().parent.parent / "test_videos"
+    made = make_split(tmp_path, "test", count=48, seed=0).parent
+    assert (made / "captions.csv").read_text() == (bundled / "captions.csv").read_text()
+    for clip in sorted(bundled.glob("*.mp4")):
+        assert (made / clip.name).read_bytes() == clip.read_bytes(), clip.name

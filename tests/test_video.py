@@ -79,3 +79,10 @@ def test_unreadable_files_raise_video_decode_error_naming_the_file(kind, tmp_pat
         load_video(path, num_frames=4)
     assert str(path) in str(info.value)
     assert info.value.path == str(path)
+
+
+@pytest.mark.parametrize("bad", [0, -2, 2.5])
+def test_bad_num_frames_is_a_value_error_not_a_decode_error(grey_video, bad):
+    with pytest.raises(ValueError, match="num_frames must be a positive integer") as err:
+        load_video(grey_video, num_frames=bad)
+    assert not isinstance(err.value, vidlm.VideoDecodeError)

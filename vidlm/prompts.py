@@ -101,12 +101,13 @@ def _with_template(processor, turns, eos: str) -> Prompt:
         if reply is None:
             continue
         prefix = _render(processor, _messages(turns, i + 1, False), add_generation_prompt=True)
-        start = len(prefix) + (len(text[len(prefix):]) - len(text[len(prefix):].lstrip(" ")))
+        rest = text[len(prefix):]
+        start = len(prefix) + len(rest) - len(rest.lstrip(" "))  # the answer follows the separator space
         if not text.startswith(prefix) or not text.startswith(reply, start):
             raise ValueError(
                 "The processor's chat template does not render answers verbatim after its generation prompt, so "
-                "the supervised tokens cannot be located; pass a processor without chat_template to use the "
-                "family's documented prompt format."
+                "the supervised tokens cannot be located; set `processor.chat_template = None` to use the "
+                "family's documented prompt format instead."
             )
         spans.append((start, start + len(reply)))
     # Put EOS after each answer unless the template wrote it; every span then covers answer + EOS.

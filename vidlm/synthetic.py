@@ -13,6 +13,7 @@ import itertools
 import os
 import re
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -72,18 +73,41 @@ def _mask(shape: str, x: np.ndarray, y: np.ndarray, r: float) -> np.ndarray:
 
 
 def write_video(path, frames: np.ndarray, fps: int = 8) -> None:
-    """Encode RGB frames [T, H, W, 3] as H.264 MP4 (near-lossless, so colours survive)."""
+    """Encode RGB frames [T, H, W, 3] (even H and W) as H.264 MP4, near-lossless so colours survive.
+
+    The same frames always give the same bytes (so a seed reproduces a dataset exactly): x264 runs on one thread
+    without lookahead, and the RGB → YUV conversion is done here in numpy.
+    """
     import av
 
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.shape[1] % 2 or frames.shape[2] % 2:
+        raise ValueError(f"frames must be [T, H, W, 3] with even H and W, got shape {frames.shape}")
     with av.open(os.fspath(path), mode="w") as container:
         stream = container.add_stream("libx264", rate=fps)
         stream.width, stream.height = frames.shape[2], frames.shape[1]
         stream.pix_fmt = "yuv420p"
-        # One encoder thread: multi-threaded x264 can encode the same frames differently from run to run.
-        stream.options = {"crf": "12", "preset": "fast", "threads": "1"}
-        for array in frames:
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(array), format="rgb24")))
+        # x264's lookahead / mb-tree made the same frames encode differently from run to run here (even on one
+        # thread); without them, and on one thread, the output is byte-identical.
+        stream.codec_context.thread_count = 1
+        stream.options = {"crf": "12", "preset": "fast",
+                          "x264-params": "threads=1:rc-lookahead=0:mbtree=0:sync-lookahead=0"}
+        for i, array in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(rgb_to_yuv420p(array), format="yuv420p")
+            frame.pts, frame.time_base = i, Fraction(1, fps)  # explicit: x264's rate control reads frame timing
+            container.mux(stream.encode(frame))
         container.mux(stream.encode())
+
+
+def rgb_to_yuv420p(rgb: np.ndarray) -> np.ndarray:
+    """BT.601 limited-range YUV 4:2:0 (chroma averaged over 2×2 blocks) in PyAV's planar layout [H * 3/2, W]."""
+    r, g, b = (rgb[..., i].astype(np.float32) for i in range(3))
+    h, w = r.shape
+    y = 16 + 0.257 * r + 0.504 * g + 0.098 * b
+    u = 128 - 0.148 * r - 0.291 * g + 0.439 * b
+    v = 128 + 0.439 * r - 0.368 * g - 0.071 * b
+    u, v = (c.reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3)) for c in (u, v))
+    planes = np.concatenate([y.ravel(), u.ravel(), v.ravel()]).reshape(h * 3 // 2, w)
+    return np.clip(np.rint(planes), 0, 255).astype(np.uint8)
 
 
 def make_split(root, split: str, count: int, seed: int, size: int = 64, num_frames: int = 16) -> Path:

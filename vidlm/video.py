@@ -51,13 +51,15 @@ def uniform_indices(total: int, num_frames: int) -> np.ndarray:
 def load_video(path, num_frames: int = 8) -> VideoClip:
     """Uniformly sample `num_frames` RGB frames from the video at `path`.
 
-    >>> clip = load_video("test_videos/train_0000.mp4", num_frames=4)
+    >>> clip = load_video("test_videos/test_0000.mp4", num_frames=4)
     >>> clip.frames.shape, clip.indices.tolist()
     ((4, 64, 64, 3), [2, 6, 10, 14])
     """
     import av
 
     path = os.fspath(path)
+    if not isinstance(num_frames, int) or num_frames <= 0:
+        raise ValueError(f"num_frames must be a positive integer, got {num_frames!r}")
     if not os.path.isfile(path):
         raise VideoDecodeError(path, "no such file")
     if os.path.getsize(path) == 0:
