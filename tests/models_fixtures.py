@@ -30,7 +30,7 @@ def random_frames(seed: int, num_frames: int = 4, size: int = 64) -> np.ndarray:
 
 TRAIN_SETTINGS = dict(num_frames=4, lora_r=16, lora_alpha=32, lora_dropout=0.0, train_projector=True,
                       learning_rate=2e-3, projector_learning_rate=1e-2, batch_size=8, gradient_accumulation_steps=1,
-                      warmup_steps=5, gradient_checkpointing=False, logging_steps=5, seed=0)
+                      warmup_steps=5, gradient_checkpointing=False, logging_steps=5, seed=0, cache_features=True)
 
 
 @pytest.fixture(scope="session")

@@ -93,3 +93,19 @@ def test_gradient_checkpointing_trains_the_same_adapters(tiny_checkpoints, synth
     model(**batch).loss.backward()
     grads = {n: p.grad for n, p in model.named_parameters() if p.requires_grad}
     assert grads and all(g is not None and g.abs().sum() > 0 for n, g in grads.items() if "lora_B" in n)
+
+
+def test_trainable_summary_counts_4bit_weights_like_full_precision(tiny_checkpoints):
+    from vidlm.lora import trainable_summary
+
+    path = tiny_checkpoints["llava-next-video"]
+    rows = {q: trainable_summary(load_model(path, quantization=q)).splitlines() for q in ("4bit", "none")}
+    total = {q: int(r[-1].split()[2].replace(",", "")) for q, r in rows.items()}
+    full = sum(p.numel() for p in load_model(path, quantization="none").parameters())
+    assert total["4bit"] == total["none"] == full
+    summary = trainable_summary(apply_lora(load_model(path, quantization="4bit"),
+                                           LoraSettings(r=4, train_projector=True, gradient_checkpointing=False),
+                                           verbose=False))
+    lines = {line.split()[0]: line.split() for line in summary.splitlines()[1:]}
+    assert lines["vision"][1] == "0" and lines["lora"][1] == lines["lora"][2] != "0"
+    assert lines["projector"][1] != "0"  # trained in full with train_projector=True

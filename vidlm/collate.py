@@ -99,16 +99,15 @@ def show_supervised(batch: dict, tokenizer, full: bool = False) -> list[str]:
         if not full:
             rows.append(tokenizer.decode([t for t, l in zip(ids, labels) if l != IGNORE_INDEX]))
             continue
-        parts, run = [], None  # run: (is_supervised, [tokens])
+        parts = []  # runs of (supervised, [tokens]), padding dropped
         for token, label, keep in zip(ids, labels, mask):
-            if keep:
-                sup = label != IGNORE_INDEX
-                if run and run[0] == sup:
-                    run[1].append(token)
-                else:
-                    run and parts.append(run)
-                    run = (sup, [token])
-        run and parts.append(run)
+            if not keep:
+                continue
+            supervised = label != IGNORE_INDEX
+            if parts and parts[-1][0] == supervised:
+                parts[-1][1].append(token)
+            else:
+                parts.append((supervised, [token]))
         rows.append(" ".join(
             f"[[{_readable(tokenizer, toks)}]]" if sup else _readable(tokenizer, toks) for sup, toks in parts
         ))

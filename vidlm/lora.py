@@ -6,6 +6,7 @@ projector frozen — or trained in full with `train_projector=True` (saved with 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from vidlm.families import Family, get_family
@@ -70,13 +71,20 @@ def trainable_summary(model, family: Family | None = None) -> str:
     for name, param in model.named_parameters():
         part = _part(name, fam)
         total, trainable = groups.setdefault(part, [0, 0])
-        groups[part] = [total + param.numel(), trainable + (param.numel() if param.requires_grad else 0)]
+        count = _count(param)
+        groups[part] = [total + count, trainable + (count if param.requires_grad else 0)]
     all_total = sum(t for t, _ in groups.values())
     all_train = sum(t for _, t in groups.values())
     lines = [f"{'part':<16}{'trainable':>14}{'total':>14}"]
     lines += [f"{part:<16}{train:>14,}{total:>14,}" for part, (total, train) in sorted(groups.items())]
     lines.append(f"{'all':<16}{all_train:>14,}{all_total:>14,}  ({100 * all_train / max(all_total, 1):.2f}% trainable)")
     return "\n".join(lines)
+
+
+def _count(param) -> int:
+    """Weights in a parameter; a 4-bit one stores two per byte, so count from its original shape."""
+    state = getattr(param, "quant_state", None)
+    return int(math.prod(state.shape)) if state is not None else param.numel()
 
 
 def _part(name: str, fam: Family) -> str:

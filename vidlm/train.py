@@ -43,6 +43,7 @@ class FinetuneConfig:
     max_grad_norm: float = 1.0
     gradient_checkpointing: bool = True
     max_length: int | None = None  # None = the language model's max_position_embeddings
+    cache_features: bool = False  # keep processed clips in memory after the first epoch (small datasets only)
     logging_steps: int = 10
     save_steps: int = 0  # checkpoint every N steps (0 = only the final adapter)
     seed: int = 0
@@ -77,7 +78,7 @@ def finetune(config: FinetuneConfig, train_samples: list[Sample], callbacks=None
     processor = load_processor(config.model)
     model = load_model(config.model, quantization=config.quantization)
     family = family_of(model.config)
-    dataset = VideoTextDataset(train_samples, processor, family, config.num_frames, cache=True)
+    dataset = VideoTextDataset(train_samples, processor, family, config.num_frames, cache=config.cache_features)
     budget = check_token_budget(processor, model.config, family, config.num_frames,
                                 [dataset.prompt(s) for s in train_samples], config.max_length,
                                 ids=[s.id for s in train_samples])
@@ -105,7 +106,7 @@ def finetune(config: FinetuneConfig, train_samples: list[Sample], callbacks=None
         save_steps=config.save_steps or 500,
         save_total_limit=2,
         seed=config.seed,
-        bf16=model.dtype == torch.bfloat16 if hasattr(model, "dtype") else False,
+        bf16=getattr(model, "dtype", None) == torch.bfloat16,
         report_to="none",
         remove_unused_columns=False,  # the collator needs pixel_values_videos
         dataloader_num_workers=0,
