@@ -14,6 +14,8 @@ export PYTHONUNBUFFERED := 1
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
+	@# Java runs METEOR 1.5 and the reference PTB tokenizer the metric tests compare with.
+	command -v java >/dev/null || (apt-get update && apt-get install -y --no-install-recommends default-jre-headless)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'

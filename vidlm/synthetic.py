@@ -168,7 +168,9 @@ def attribute_accuracy(predictions: list[str], references: list[str]) -> dict[st
 
 
 def score_synthetic(predictions: list[str], references: list[str]) -> dict[str, float]:
-    """BLEU-1…4 and attribute accuracy (colour, shape, direction, exact) of captions of synthetic clips."""
-    from vidlm.metrics import bleu
+    """BLEU-1/4, ROUGE-L, CIDEr and attribute accuracy (colour, shape, direction, exact) of synthetic-clip captions."""
+    from vidlm.metrics import score_captions
 
-    return {**bleu(predictions, [[r] for r in references]), **attribute_accuracy(predictions, references)}
+    scores = score_captions(predictions, [[r] for r in references], meteor=False)
+    return {**{m: scores[m] for m in ("BLEU-1", "BLEU-4", "ROUGE-L", "CIDEr")},
+            **attribute_accuracy(predictions, references)}

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -44,6 +45,8 @@ class FinetuneConfig:
     gradient_checkpointing: bool = True
     max_length: int | None = None  # None = the language model's max_position_embeddings
     cache_features: bool = False  # keep processed clips in memory after the first epoch (small datasets only)
+    eval_every_steps: int = 0  # caption the eval samples every N steps and log caption metrics (0 = never)
+    eval_max_new_tokens: int = 32
     logging_steps: int = 10
     save_steps: int = 0  # checkpoint every N steps (0 = only the final adapter)
     seed: int = 0
@@ -59,8 +62,13 @@ class FinetuneResult:
     seconds: float
 
 
-def finetune(config: FinetuneConfig, train_samples: list[Sample], callbacks=None, verbose: bool = True):
-    """Train LoRA adapters on `train_samples` and save them; returns a `FinetuneResult`."""
+def finetune(config: FinetuneConfig, train_samples: list[Sample], callbacks=None, verbose: bool = True,
+             eval_samples: list[Sample] | None = None):
+    """Train LoRA adapters on `train_samples` and save them; returns a `FinetuneResult`.
+
+    eval_samples: with `config.eval_every_steps`, captioned every N steps; BLEU/ROUGE-L/CIDEr are logged next to the
+    loss (in `log_history`, and in TensorBoard with `extra_training_args={"report_to": "tensorboard"}`).
+    """
     import torch
     from transformers import Trainer, TrainingArguments, set_seed
     from transformers.utils import is_in_notebook
@@ -117,8 +125,15 @@ def finetune(config: FinetuneConfig, train_samples: list[Sample], callbacks=None
     callbacks = list(callbacks or [])
     if verbose and is_in_notebook():  # the notebook progress table is HTML: invisible in a headless papermill log
         callbacks.append(_PrintLoss())
+    if config.eval_every_steps and eval_samples:
+        caption_eval = CaptionEvalCallback(processor, eval_samples, config.eval_every_steps, config.num_frames,
+                                           config.eval_max_new_tokens, config.batch_size)
+        callbacks.append(caption_eval)
     trainer = Trainer(model=model, args=args, train_dataset=dataset, optimizers=(optimizer, None),
                       data_collator=TrainCollator(processor.tokenizer.pad_token_id), callbacks=callbacks)
+    for callback in callbacks:
+        if isinstance(callback, CaptionEvalCallback):
+            callback.trainer = trainer  # it logs through the trainer, so every reporter (TensorBoard…) sees it
     start = time.perf_counter()
     trainer.train()
     seconds = time.perf_counter() - start
@@ -140,6 +155,55 @@ class _PrintLoss(TrainerCallback):
         if logs and "loss" in logs:
             print(f"step {state.global_step}/{state.max_steps}  loss {logs['loss']:.4f}  "
                   f"lr {logs.get('learning_rate', 0):.2e}  {time.perf_counter() - self.start:.0f} s", flush=True)
+
+
+class CaptionEvalCallback(TrainerCallback):
+    """Every `every_steps` optimizer steps, caption `samples` with the model being trained and log caption metrics.
+
+    Logged as `eval_BLEU-4`, `eval_ROUGE-L`, `eval_CIDEr`… through `trainer.log`, so they land in `log_history`
+    next to the loss and in whatever `report_to` names. METEOR is left out: it would start Java at every evaluation.
+    """
+
+    def __init__(self, processor, samples: list[Sample], every_steps: int, num_frames: int,
+                 max_new_tokens: int = 32, batch_size: int = 8):
+        if every_steps <= 0:
+            raise ValueError(f"every_steps must be positive, got {every_steps}")
+        self.processor, self.samples, self.every_steps = processor, samples, every_steps
+        self.num_frames, self.max_new_tokens, self.batch_size = num_frames, max_new_tokens, batch_size
+        self.trainer = None
+
+    def on_step_end(self, args, state, control, model=None, **kwargs):
+        if state.global_step % self.every_steps or self.trainer is None:
+            return
+        from vidlm.captioning import caption_videos
+        from vidlm.metrics import score_captions
+
+        with _no_cpu_inference_repacking(model):
+            captions = caption_videos(model, self.processor, [s.video for s in self.samples],
+                                      num_frames=self.num_frames, batch_size=self.batch_size,
+                                      max_new_tokens=self.max_new_tokens, progress=False)
+        model.train()  # caption_videos switched it to eval mode
+        scores = score_captions(captions, [[s.answer] for s in self.samples], meteor=False)
+        should_log = control.should_log  # logging clears it: the Trainer must still log this step's loss
+        self.trainer.log({f"eval_{name}": value for name, value in scores.items() if value is not None})
+        control.should_log = should_log
+
+
+@contextmanager
+def _no_cpu_inference_repacking(model):
+    """Keep bitsandbytes from repacking 4-bit weights for its CPU inference kernel while we caption mid-training.
+
+    In eval mode on CPUs with AVX512-BF16, bitsandbytes converts each 4-bit weight to a layout whose matmul has no
+    autograd; training after that silently stops propagating gradients through the frozen layers.
+    """
+    layers = [m for m in model.modules() if getattr(m, "support_avx512bf16_for_cpu", False)]
+    for layer in layers:
+        layer.support_avx512bf16_for_cpu = False
+    try:
+        yield
+    finally:
+        for layer in layers:
+            layer.support_avx512bf16_for_cpu = True
 
 
 def _param_groups(model, family, config: FinetuneConfig) -> list[dict]:
