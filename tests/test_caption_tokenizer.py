@@ -7,8 +7,8 @@ import pytest
 from vidlm.caption_tokenizer import ptb_tokenize, ptb_tokenize_many
 
 # Compared with the Java tokenizer in one pycocoevalcap call, in this order: the order matters, since each caption is
-# followed by the next one in the file the toolkit writes ("Plan A." then "The end.", and the last caption, which
-# nothing follows).
+# followed by the next one in the file the toolkit writes ("Plan A." then "The end.", "page no." then "5 dogs", and
+# the last caption, which nothing follows).
 CAPTIONS = [
     # realistic video captions
     "A man in a red shirt is playing the guitar on stage.",
@@ -69,6 +69,8 @@ CAPTIONS = [
     "a man. a woman. a child.",
     "Plan A.",
     "The end.",
+    "Turn to page no.",
+    "5 dogs run in the park.",
     "Look at item x. It is big.",
     # contractions and possessives
     "I don't know why he can't swim.",

@@ -3,12 +3,12 @@
 Why it is written here: pycocoevalcap tokenizes every caption with Stanford CoreNLP 3.4.1's PTBTokenizer, a Java
 program (`-preserveLines -lowerCase`), then drops its punctuation tokens; BLEU, METEOR, ROUGE-L and CIDEr are computed
 on those tokens, so scores match the toolkit's only if the tokens do. This module is an equivalent of that tokenizer
-and filter: same output, no Java, and far faster. It was written from the Java tokenizer's observed behaviour
-(millions of strings compared against it), not from its source.
+and filter: same output, no Java, and faster (no JVM to start; tokens of repeated words are cached). It was written
+from the Java tokenizer's observed behaviour (millions of strings compared against it), not from its source.
 
 What it does not cover, as far as is known:
-- characters assigned in Unicode after the Java tokenizer was built (some recent letters, digits and symbols): Java
-  drops them, this module may keep them;
+- characters assigned in Unicode after the Java tokenizer was built (recent letters, digits, marks and symbols) and
+  a few older combining marks: Java drops them, this module may keep them;
 - a capital sigma inside a token mixed with digits or punctuation may be lower-cased to σ where Java writes ς or the
   other way round (Java decides with its own word segmentation);
 - in a batch, pycocoevalcap misaligns every caption after one that contains a line break other than \\n (\\r, \\v,
@@ -63,10 +63,12 @@ _SYMBOLS = "".join(chr(int(a, 16)) + ("-" + chr(int(b, 16)) if b else "") for a,
     211E-2123 2125 2127 2129 212E 213A-213B 2140-2144 214A-214D 214F 2155-215E 2190-2BFF 3001-3002 3012 30FB
     FF01-FF0F FF1A-FF20 FF3B-FF40 FF5B-FF65 FFE0-FFE1 FFE5-FFE6""".split()))
 
+# Java's word pattern takes letters with marks, soft hyphens and "&eacute;"-style entities (L, LD: or a digit); its
+# other patterns take Unicode letters only (JL, JLD).
 _ACCENT_ENTITY = "(?i:&[aeiou](?:acute|grave|uml);)"
-L = f"(?:[{_LETTERS}{_WORD_EXTRA}]|{_ACCENT_ENTITY})"  # a letter in WORD
+L = f"(?:[{_LETTERS}{_WORD_EXTRA}]|{_ACCENT_ENTITY})"
 LD = f"(?:[{_LETTERS}{_WORD_EXTRA}{_DIGITS}]|{_ACCENT_ENTITY})"
-JL = f"[{_LETTERS}]"  # a letter in the other patterns (no combining marks)
+JL = f"[{_LETTERS}]"
 JLD = f"[{_LETTERS}{_DIGITS}]"
 D = f"[{_DIGITS}]"
 SPACE = "[ \t\u00a0\u2000-\u200a\u3000]"
@@ -163,7 +165,7 @@ _RULES = [
     ("keep", ABBREV_1, r"[\s\S]{2}"),
     ("pushback", ABBREV_1, None),  # near the end the period is also read again, as the start of what follows
     ("keep", ABBREV_2, None),
-    ("keep", rf"{_IS_ABBREV}(?:{_any_case(_BEFORE_NUMBER)})\.", f"{SPACE}?{D}"),
+    ("keep", rf"{_IS_ABBREV}(?:{_any_case(_BEFORE_NUMBER)})\.", f"{SPACE_NL}?{D}"),
     ("word", f"(?:{WORD}|{THING})\\.", "[,;:\u3001]"),
     ("keep", f"{FILE_PART}(?:\\.{FILE_PART})*\\.(?i:{FILE_EXT})", f"{SPACE_NL}|[.?!,]"),
     ("quotes", '"', None),
@@ -298,7 +300,8 @@ def _sigma_words() -> re.Pattern:
 
 
 def _lower(tok: str) -> str:
-    """Java's String.toLowerCase: a capital sigma becomes final ς only at the end of a word it does not start."""
+    """Java's String.toLowerCase: a capital sigma becomes ς when a cased letter precedes it in its word and none
+    follows."""
     if "\u03a3" not in tok:
         return tok.lower()
     out = list(tok.lower())
@@ -318,21 +321,25 @@ _WHOLE_LINE = re.compile(r"[\d)] \d|<|\. \.")
 # Java looks further than the character after a space only behind a single letter and its period, to see whether a
 # sentence starts there ("A. The"), even on the next line.
 _SENTENCE_AHEAD = re.compile(f"{SPACE_NL}+(?:{SENTENCE_START}|{SGML}){SPACE_NL}")
-_INITIAL = re.compile("[A-Za-z]\\.")
+_INITIAL_AT_END = re.compile(f"[A-Za-z]\\.({SPACE}*)$")
 _LINE_BREAK = re.compile("[\r\x0b\x0c\u2028\u2029]")
-_chunks: dict[tuple[str, str], tuple[list[str], bool, bool] | None] = {}
+_chunks: dict[tuple[str, str], tuple[list[str], bool | None, str | None] | None] = {}
 _SPLIT_WORDS = {"cannot", "gonna", "gotta", "lemme", "gimme", "wanna"}
 
 
-def _chunk(chunk: str, following: str) -> tuple[list[str], bool, bool] | None:
-    """The kept tokens of a chunk without spaces; whether its last token ends in white space (which the toolkit
-    strips at the end of a line); whether it is a single letter and its period. None if a token runs past the chunk."""
+def _chunk(chunk: str, following: str) -> tuple[list[str], bool | None, str | None] | None:
+    """For a chunk without ASCII spaces: its kept tokens; whether its last token ends in white space, which the
+    toolkit strips at the end of a line (None: no tokens); if the chunk ends with a single letter, its period and
+    maybe other spaces, those spaces. None if a token runs past the chunk."""
     tokens, end = _lex(chunk + following, len(chunk))
     if end != len(chunk):
         return None
-    last = tokens[-1] if tokens else " "
-    tokens = [_lower(t) for t in tokens]
-    return [t for t in tokens if t not in _DROPPED], last[-1].isspace(), bool(_INITIAL.fullmatch(last))
+    if not tokens:
+        return [], None, None
+    kept = [t for t in map(_lower, tokens) if t not in _DROPPED]
+    initial = _INITIAL_AT_END.search(chunk)
+    initial_spaces = initial.group(1) if initial and initial.group(0).startswith(tokens[-1]) else None
+    return kept, tokens[-1][-1].isspace(), initial_spaces
 
 
 def _tokenize(caption: str, after: str) -> str:
@@ -352,7 +359,7 @@ def _tokenize(caption: str, after: str) -> str:
             if not part:
                 continue
             if i == last:
-                following = after[:1]
+                following = after[:1] + ("0" if after[1:2].isdecimal() else after[1:2] and "x")
             elif parts[i + 1]:
                 following = " 0" if parts[i + 1][0].isdecimal() else " x"
             else:
@@ -370,8 +377,10 @@ def _tokenize(caption: str, after: str) -> str:
             if entry is None:
                 break
             kept += entry[0]
-            strip_last = entry[1]
-            if entry[2] and _SENTENCE_AHEAD.match(" " + " ".join(parts[i + 1:]) + after if i < last else after):
+            if entry[1] is not None:
+                strip_last = entry[1]
+            if entry[2] is not None and _SENTENCE_AHEAD.match(
+                    entry[2] + (" " + " ".join(parts[i + 1:]) + after if i < last else after)):
                 kept[-1] = kept[-1][:-1]  # "A. The": the letter without its period
         else:
             if not strip_last:
