@@ -53,3 +53,20 @@ def family_of(config) -> Family:
     if model_type not in by_type:
         raise ValueError(f"Checkpoint of model_type {model_type!r} is not a supported family; known: {sorted(by_type)}")
     return get_family(by_type[model_type])
+
+
+def tiny_backbones(ids: dict):
+    """The tiny language model (Llama, hidden 128, 2 layers) and vision tower (CLIP, 64 px, patch 8) every family's
+    tiny checkpoint is built from; `ids` holds the tokenizer's vocab size and special token ids."""
+    from transformers import CLIPVisionConfig, LlamaConfig
+
+    text = LlamaConfig(
+        vocab_size=ids["vocab_size"], hidden_size=128, intermediate_size=512, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=1024,
+        bos_token_id=ids["bos"], eos_token_id=ids["eos"], pad_token_id=ids["pad"],
+    )
+    vision = CLIPVisionConfig(
+        hidden_size=64, intermediate_size=256, num_hidden_layers=2, num_attention_heads=4,
+        image_size=64, patch_size=8, projection_dim=64,
+    )
+    return text, vision

@@ -4,7 +4,7 @@ Trained on 32 uniformly sampled frames at 336 px: 24×24 patches average-pooled 
 Prompt: `USER: <video>\\n{text} ASSISTANT:`; the hub processor carries a chat template of that form.
 """
 
-from vidlm.families import Family
+from vidlm.families import Family, tiny_backbones
 
 # The Llama blocks of the language model only: the vision tower and projector are named differently.
 LORA_TARGETS = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
@@ -27,17 +27,9 @@ def tokens_per_frame(config) -> int:
 
 
 def tiny_config(ids: dict):
-    from transformers import CLIPVisionConfig, LlamaConfig, LlavaNextVideoConfig
+    from transformers import LlavaNextVideoConfig
 
-    text = LlamaConfig(
-        vocab_size=ids["vocab_size"], hidden_size=128, intermediate_size=512, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=1024,
-        bos_token_id=ids["bos"], eos_token_id=ids["eos"], pad_token_id=ids["pad"],
-    )
-    vision = CLIPVisionConfig(
-        hidden_size=64, intermediate_size=256, num_hidden_layers=2, num_attention_heads=4,
-        image_size=64, patch_size=8, projection_dim=64,
-    )
+    text, vision = tiny_backbones(ids)
     return LlavaNextVideoConfig(
         text_config=text, vision_config=vision, image_token_index=ids["image"], video_token_index=ids["video"],
         spatial_pool_stride=2, image_grid_pinpoints=[[64, 128], [128, 64], [128, 128]],

@@ -6,7 +6,7 @@ The original hub upload had no chat template (one was added later), so the tiny 
 the documented-format path.
 """
 
-from vidlm.families import Family
+from vidlm.families import Family, tiny_backbones
 
 LORA_TARGETS = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
 
@@ -18,17 +18,9 @@ def tokens_per_frame(config) -> int:
 
 
 def tiny_config(ids: dict):
-    from transformers import CLIPVisionConfig, LlamaConfig, VideoLlavaConfig
+    from transformers import VideoLlavaConfig
 
-    text = LlamaConfig(
-        vocab_size=ids["vocab_size"], hidden_size=128, intermediate_size=512, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=1024,
-        bos_token_id=ids["bos"], eos_token_id=ids["eos"], pad_token_id=ids["pad"],
-    )
-    vision = CLIPVisionConfig(
-        hidden_size=64, intermediate_size=256, num_hidden_layers=2, num_attention_heads=4,
-        image_size=64, patch_size=8, projection_dim=64,
-    )
+    text, vision = tiny_backbones(ids)
     return VideoLlavaConfig(
         text_config=text, vision_config=vision, image_token_index=ids["image"], video_token_index=ids["video"],
         image_seq_length=64, video_seq_length=65 * 8,
