@@ -93,7 +93,7 @@ def write_video(path, frames: np.ndarray, fps: int = 8) -> None:
                           "x264-params": "threads=1:rc-lookahead=0:mbtree=0:sync-lookahead=0"}
         for i, array in enumerate(frames):
             frame = av.VideoFrame.from_ndarray(rgb_to_yuv420p(array), format="yuv420p")
-            frame.pts, frame.time_base = i, Fraction(1, fps)  # explicit: x264's rate control reads frame timing
+            frame.pts, frame.time_base = i, Fraction(1, fps)  # frame i shown at i / fps
             container.mux(stream.encode(frame))
         container.mux(stream.encode())
 

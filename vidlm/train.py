@@ -171,16 +171,19 @@ class CaptionEvalCallback(TrainerCallback):
         self.processor, self.samples, self.every_steps = processor, samples, every_steps
         self.num_frames, self.max_new_tokens, self.batch_size = num_frames, max_new_tokens, batch_size
         self.trainer = None
+        self._frames = None  # decoded at the first evaluation, reused at every later one
 
     def on_step_end(self, args, state, control, model=None, **kwargs):
         if state.global_step % self.every_steps or self.trainer is None:
             return
         from vidlm.captioning import caption_videos
         from vidlm.metrics import score_captions
+        from vidlm.video import load_video
 
+        if self._frames is None:
+            self._frames = [load_video(s.video, num_frames=self.num_frames).frames for s in self.samples]
         with _no_cpu_inference_repacking(model):
-            captions = caption_videos(model, self.processor, [s.video for s in self.samples],
-                                      num_frames=self.num_frames, batch_size=self.batch_size,
+            captions = caption_videos(model, self.processor, self._frames, batch_size=self.batch_size,
                                       max_new_tokens=self.max_new_tokens, progress=False)
         model.train()  # caption_videos switched it to eval mode
         scores = score_captions(captions, [[s.answer] for s in self.samples], meteor=False)
