@@ -14,8 +14,11 @@ export PYTHONUNBUFFERED := 1
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
-	@# Java runs METEOR 1.5 and the reference PTB tokenizer the metric tests compare with.
-	command -v java >/dev/null || (apt-get update && apt-get install -y --no-install-recommends default-jre-headless)
+	@# Java runs METEOR 1.5 and the reference PTB tokenizer the metric tests compare with; the ffmpeg CLI is the
+	@# reference decoder the video tests compare frames with; Chromium renders the exported comparison page in tests.
+	command -v java >/dev/null && command -v ffmpeg >/dev/null && command -v chromium >/dev/null || \
+		(apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+			default-jre-headless ffmpeg chromium chromium-driver)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import av
 import numpy as np
 import pytest
@@ -86,3 +88,180 @@ def test_bad_num_frames_is_a_value_error_not_a_decode_error(grey_video, bad):
     with pytest.raises(ValueError, match="num_frames must be a positive integer") as err:
         load_video(grey_video, num_frames=bad)
     assert not isinstance(err.value, vidlm.VideoDecodeError)
+
+
+# --- frame-exact against the ffmpeg CLI, on videos that break naive samplers --------------------------------------
+
+import subprocess  # noqa: E402
+
+import hostile_videos as hv  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("hostile")
+    return {name: hv.write_case(name, folder) for name in hv.CASES}
+
+
+def reference_for(clip, name):
+    """ffmpeg's frames for the clip's indices, in the clip's order (repeats included)."""
+    width, height = (hv.HEIGHT, hv.WIDTH) if hv.CASES[name][5] % 180 else (hv.WIDTH, hv.HEIGHT)
+    frames = hv.ffmpeg_frames(clip.path, clip.indices, width, height)
+    return frames[np.searchsorted(np.unique(clip.indices), clip.indices)]
+
+
+def ffprobe_times(path) -> np.ndarray:
+    """Every frame's presentation time in seconds, from ffprobe, relative to the first frame."""
+    out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "frame=pts_time",
+                          "-of", "csv=p=0", str(path)], capture_output=True, text=True, check=True).stdout
+    times = np.array(sorted(float(line.split(",")[0]) for line in out.split()))
+    return times - times[0]
+
+
+@pytest.mark.parametrize("name", list(hv.CASES))
+@pytest.mark.parametrize("mode", ["auto", "seek", "sequential"])
+@pytest.mark.parametrize("num_frames", [3, 32])
+def test_frames_equal_ffmpeg_decode_of_the_same_index(hostile, name, mode, num_frames):
+    path = hostile[name]
+    clip = load_video(path, num_frames=num_frames, mode=mode)
+    total = hv.ffmpeg_frame_count(path)
+    assert clip.total_frames == total == hv.CASES[name][3]
+    assert clip.indices.tolist() == uniform_indices(total, num_frames).tolist()
+    np.testing.assert_array_equal(clip.frames, reference_for(clip, name))
+    np.testing.assert_allclose(clip.timestamps, ffprobe_times(path)[clip.indices], atol=1e-6)
+
+
+def test_the_plan_seeks_where_it_pays_and_reads_on_where_it_does_not(hostile):
+    few = load_video(hostile["cfr_mp4"], indices=[5, 50])  # keyframes every 12: two short seeks
+    assert few.read == {"plan": "auto", "seeks": 1, "decoded": few.read["decoded"]} and few.read["decoded"] < 20
+    one_gop = load_video(hostile["long_gop_mp4"], num_frames=3)  # one keyframe: seeking cannot help
+    assert one_gop.read["seeks"] == 0
+    assert load_video(hostile["h264_ts"], num_frames=3).read["plan"] == "forward"  # TS seeks are not index-exact
+
+
+def test_ntsc_and_vfr_timestamps_are_exact(hostile):
+    ntsc = load_video(hostile["ntsc_bframes_mp4"], indices=[0, 1, 89])
+    np.testing.assert_allclose(ntsc.timestamps, np.array([0, 1001, 89 * 1001]) / 30000, atol=1e-9)
+    assert ntsc.fps == pytest.approx(30000 / 1001)
+    vfr = load_video(hostile["vfr_mp4"], indices=list(range(40)))
+    np.testing.assert_allclose(vfr.timestamps, np.array(hv.vfr_pts(40)) / 1000, atol=1e-9)
+
+
+def test_rotation_metadata_gives_upright_frames(hostile):
+    clip = load_video(hostile["rotated_mp4"], indices=[3])
+    assert clip.frames.shape == (1, hv.WIDTH, hv.HEIGHT, 3)  # stored 96x64 landscape, shown 64x96 portrait
+    np.testing.assert_array_equal(clip.frames[0], np.rot90(load_frame_unrotated(hostile["rotated_mp4"], 3)))
+
+
+def load_frame_unrotated(path, k):
+    with av.open(str(path)) as container:
+        for i, frame in enumerate(container.decode(video=0)):
+            if i == k:
+                return frame.to_ndarray(format="rgb24")
+
+
+# --- sampling strategies ------------------------------------------------------------------------------------------
+
+def test_fps_sampling_takes_the_frame_on_screen_at_each_tick(hostile):
+    path = hostile["ntsc_bframes_mp4"]  # 90 frames at 29.97 fps: 3.003 s
+    clip = load_video(path, fps=2.0, num_frames=32)
+    times = ffprobe_times(path)
+    ticks = np.arange(len(clip.indices)) / 2.0
+    assert len(clip.indices) == 6  # ticks 0, 0.5, ..., 2.5 s (the last frame starts at 2.97 s)
+    for tick, k in zip(ticks, clip.indices):
+        assert times[k] <= tick + 1e-9 and (k + 1 == len(times) or times[k + 1] > tick)
+    capped = load_video(path, fps=2.0, num_frames=3)
+    assert capped.indices.tolist() == clip.indices[uniform_indices(6, 3)].tolist()
+
+
+def test_timestamp_sampling_on_variable_frame_rate(hostile):
+    path = hostile["vfr_mp4"]
+    times = np.array(hv.vfr_pts(40)) / 1000
+    asked = [0.0, times[5] - 0.001, times[5], times[5] + 0.001, times[-1]]
+    clip = load_video(path, timestamps=asked)
+    assert clip.indices.tolist() == [0, 4, 5, 5, 39]
+    np.testing.assert_array_equal(clip.frames, reference_for(clip, "vfr_mp4"))
+    assert clip.timestamp_text(3) == ", ".join(f"{t:.3f} s" for t in times[[0, 4, 5, 5, 39]])
+
+
+def test_window_sampling_stays_inside_the_shot(hostile):
+    path = hostile["cfr_mp4"]  # 25 fps: frame k at k / 25 s
+    clip = load_video(path, num_frames=4, window=(1.0, 2.0))  # frames 25..49
+    assert clip.indices.tolist() == (25 + uniform_indices(25, 4)).tolist()
+    np.testing.assert_array_equal(clip.frames, reference_for(clip, "cfr_mp4"))
+    by_rate = load_video(path, fps=5, num_frames=100, window=(1.0, 2.0))
+    assert by_rate.indices.tolist() == [25, 30, 35, 40, 45]
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"indices": [0, 60]}, "out of range"),
+    ({"timestamps": [-1.0]}, "outside the video"),
+    ({"timestamps": [10.0]}, "outside the video"),
+    ({"window": (5.0, 6.0)}, "no frame is shown in the window"),
+])
+def test_sampling_outside_the_video_names_the_file(hostile, kwargs, message):
+    with pytest.raises(ValueError, match=message) as info:
+        load_video(hostile["cfr_mp4"], **kwargs)
+    assert str(hostile["cfr_mp4"]) in str(info.value)
+
+
+@pytest.mark.parametrize("kwargs", [{"fps": 1, "indices": [0]}, {"window": (2, 1)}, {"fps": 0}, {"size": 0},
+                                    {"size": (10,)}, {"mode": "fast"}, {"indices": [1], "window": (0, 1)}])
+def test_contradictory_sampling_arguments_are_rejected(hostile, kwargs):
+    with pytest.raises(ValueError):
+        load_video(hostile["cfr_mp4"], **kwargs)
+
+
+def test_resizing_while_decoding(hostile):
+    short = load_video(hostile["cfr_mp4"], indices=[10], size=32)  # shorter side 64 -> 32, aspect kept
+    assert short.frames.shape == (1, 32, 48, 3)
+    scaled = subprocess.run(["ffmpeg", "-v", "error", "-i", str(hostile["cfr_mp4"]), "-vf",
+                             "select=eq(n\\,10),scale=48:32:flags=area", "-fps_mode", "passthrough", "-f", "rawvideo",
+                             "-pix_fmt", "rgb24", "-"], capture_output=True, check=True).stdout
+    reference = np.frombuffer(scaled, np.uint8).reshape(32, 48, 3)
+    # swscale resizes the YUV planes and converts in one step here, ffmpeg's filter graph in two: close, not equal
+    assert np.abs(short.frames[0].astype(int) - reference).mean() < 2.0
+    exact = load_video(hostile["cfr_mp4"], indices=[10], size=(20, 30))
+    assert exact.frames.shape == (1, 20, 30, 3)
+    upright = load_video(hostile["rotated_mp4"], indices=[3], size=32)  # portrait 64x96 -> 32x48
+    assert upright.frames.shape == (1, 48, 32, 3)
+
+
+# --- damaged files: an error naming the file, or frames indexed as ffmpeg indexes them ----------------------------
+
+def damaged(kind, folder, hostile) -> Path:
+    source = hostile["bframes_mkv" if kind == "garbage_mkv" else "h264_ts" if kind == "garbage_ts" else
+                     "ntsc_bframes_mp4"]
+    data = bytearray(source.read_bytes())
+    if kind in ("truncated_faststart", "garbage_mp4"):
+        faststart = folder / "faststart.mp4"
+        subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(source), "-c", "copy", "-movflags", "+faststart",
+                        str(faststart)], check=True)
+        data = bytearray(faststart.read_bytes())
+    if kind == "truncated_faststart":
+        data = data[: len(data) // 2]
+    elif kind.startswith("garbage"):
+        middle = len(data) // 2
+        data[middle:middle + 2000] = np.random.default_rng(0).integers(0, 256, 2000, dtype=np.uint8).tobytes()
+    path = folder / f"{kind}{source.suffix}"
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize("kind", ["truncated_faststart", "garbage_mp4", "garbage_mkv", "garbage_ts"])
+def test_partly_decodable_files_give_the_frames_ffmpeg_gives(kind, tmp_path, hostile):
+    path = damaged(kind, tmp_path, hostile)
+    total = hv.ffmpeg_frame_count(path)
+    clip = load_video(path, num_frames=8)
+    assert 0 < clip.total_frames == total < 90
+    assert clip.indices.tolist() == uniform_indices(total, 8).tolist()
+    np.testing.assert_array_equal(clip.frames, hv.ffmpeg_frames(path, clip.indices))
+
+
+def test_truncated_mp4_without_its_index_is_a_decode_error(tmp_path, hostile):
+    path = tmp_path / "cut.mp4"
+    data = hostile["ntsc_bframes_mp4"].read_bytes()
+    path.write_bytes(data[: len(data) // 2])  # PyAV writes the index (moov) at the end: gone
+    with pytest.raises(vidlm.VideoDecodeError, match="cannot decode") as info:
+        load_video(path)
+    assert str(path) in str(info.value)

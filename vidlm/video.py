@@ -1,11 +1,21 @@
-"""Sample frames from a video file with PyAV.
+"""Sample frames from a video file with PyAV: frame-exact, fast, and never hanging on a bad file.
 
-`load_video` returns a `VideoClip`: uniformly sampled RGB uint8 frames, the 0-based presentation-order index of each
-(counted the way ffmpeg's `select=eq(n\\,K)` counts) and its timestamp in seconds. Anything that cannot be read
-raises `VideoDecodeError` naming the file.
+`load_video` returns a `VideoClip`: RGB uint8 frames, the 0-based presentation-order index of each (counted the way
+ffmpeg's `select=eq(n\\,K)` counts the frames its decoder outputs) and its timestamp in seconds from the first frame.
 
-This version decodes in one sequential pass and converts only the wanted frames to RGB. The frame count comes from
-counting the stream's packets, not from `stream.frames` (PyAV reports 0 for WebM, MKV and MPEG-TS).
+How it stays exact:
+- Frames are indexed from the container's presentation timestamps, read by demuxing the packets (cheap: no
+  decoding) — never from `stream.frames` (0 for WebM, MKV and MPEG-TS) or from a float frame rate (29.97 fps
+  arithmetic lands on the wrong frame; variable-frame-rate files have no single rate).
+- Frame k is the k-th smallest timestamp. A decoded frame is identified by its own timestamp, so after a seek it
+  cannot be mistaken for a neighbour. Where the timestamps cannot be trusted (missing or repeated, or the decoder
+  reports an error), vidlm falls back to one sequential pass that counts decoded frames exactly as ffmpeg does.
+
+How it stays fast: for each request it plans, from the packet table, whether to seek to the keyframe before each
+wanted frame or to keep decoding forward (`SEEK_COST_FRAMES`, measured by `benchmarks/bench_video.py`); decoding is
+threaded; only wanted frames are converted to RGB, resized by swscale in the same step when `size` is given.
+
+Anything that cannot be read raises `VideoDecodeError` naming the file and the reason.
 """
 
 from __future__ import annotations
@@ -15,6 +25,15 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 import numpy as np
+
+# Seeking costs about as much as decoding this many frames: the demuxer seek, the decoder flush and refilling the
+# frame-threading pipeline (measured on 2 cores with benchmarks/bench_video.py: seeking beat decoding forward once
+# more than ~6 frames were to be skipped). The plan seeks only when it skips more frames than this.
+SEEK_COST_FRAMES = 6
+
+# Containers whose seeking goes through a real index (MP4/MOV sample tables, Matroska cues). Others (MPEG-TS, raw
+# streams) seek by bisecting byte positions and are read in one pass.
+SEEKABLE_FORMATS = ("mov", "mp4", "matroska", "webm")
 
 
 class VideoDecodeError(RuntimeError):
@@ -31,12 +50,17 @@ class VideoClip:
     """Frames sampled from one video, with where they came from."""
 
     path: str
-    frames: np.ndarray  # uint8 [T, H, W, 3], RGB
+    frames: np.ndarray  # uint8 [T, H, W, 3], RGB, upright (rotation metadata applied)
     indices: np.ndarray  # int64 [T], 0-based presentation-order frame index
-    timestamps: np.ndarray  # float64 [T], seconds from the start of the stream
-    fps: float
+    timestamps: np.ndarray  # float64 [T], seconds from the first frame
+    fps: float  # average frame rate as the container states it
     duration: float  # seconds
-    total_frames: int  # frames actually decodable in the video
+    total_frames: int  # frames the video decodes to
+    read: dict | None = None  # how the frames were read: {"plan", "seeks", "decoded"} (benchmarks, tests)
+
+    def timestamp_text(self, decimals: int = 1) -> str:
+        """The sampled times for a prompt: `"0.0 s, 1.5 s, 3.0 s"`."""
+        return ", ".join(f"{t:.{decimals}f} s" for t in self.timestamps)
 
 
 def uniform_indices(total: int, num_frames: int) -> np.ndarray:
@@ -48,8 +72,19 @@ def uniform_indices(total: int, num_frames: int) -> np.ndarray:
     return ((np.arange(num_frames) + 0.5) * total / num_frames).astype(np.int64)
 
 
-def load_video(path, num_frames: int = 8) -> VideoClip:
-    """Uniformly sample `num_frames` RGB frames from the video at `path`.
+def load_video(path, num_frames: int = 8, *, fps: float | None = None, timestamps=None, indices=None,
+               window: tuple[float, float] | None = None, size: int | tuple[int, int] | None = None,
+               mode: str = "auto") -> VideoClip:
+    """Sample RGB frames from the video at `path`.
+
+    Sampling (one of):
+    - uniform (default): `num_frames` frames, the centre of each of `num_frames` equal segments;
+    - `fps=r`: one frame every 1/r seconds (LLaVA-NeXT style), at most `num_frames` of them (evenly thinned);
+    - `timestamps=[s, ...]`: the frame on screen at each time in seconds;
+    - `indices=[k, ...]`: exactly these frame indices.
+    `window=(start_s, end_s)` restricts uniform and fps sampling to frames shown in [start_s, end_s) — a shot.
+    size: resize while decoding — an int sets the shorter side (aspect kept), `(height, width)` sets both.
+    mode: "auto" plans seeks vs one pass; "seek" and "sequential" force one (benchmarks, tests).
 
     >>> clip = load_video("test_videos/test_0000.mp4", num_frames=4)
     >>> clip.frames.shape, clip.indices.tolist()
@@ -58,55 +93,346 @@ def load_video(path, num_frames: int = 8) -> VideoClip:
     import av
 
     path = os.fspath(path)
-    if not isinstance(num_frames, int) or num_frames <= 0:
-        raise ValueError(f"num_frames must be a positive integer, got {num_frames!r}")
+    _check_arguments(num_frames, fps, timestamps, indices, window, size, mode)
     if not os.path.isfile(path):
         raise VideoDecodeError(path, "no such file")
     if os.path.getsize(path) == 0:
         raise VideoDecodeError(path, "the file is empty (0 bytes)")
     try:
-        with av.open(path) as container:
-            if not container.streams.video:
-                raise VideoDecodeError(path, "the file has no video stream")
-            stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
-            rate = stream.average_rate or stream.guessed_rate or Fraction(0)
-            total = sum(1 for packet in container.demux(stream) if packet.size > 0)
-            if total == 0:
-                raise VideoDecodeError(path, "the video stream has no frames")
-            wanted = uniform_indices(total, num_frames)
-            frames, times, decoded = _decode_wanted(container, stream, wanted)
-            if 0 < decoded < total:  # fewer frames than packets (a damaged tail): sample among those that decode
-                total = decoded
-                wanted = uniform_indices(total, num_frames)
-                frames, times, _ = _decode_wanted(container, stream, wanted)
-            duration = float(stream.duration * stream.time_base) if stream.duration else (total / rate if rate else 0.0)
+        table = _scan_packets(path)
+        sample = _Sampler(num_frames, fps, timestamps, indices, window, path)
+        if table.trusted and mode != "sequential":
+            wanted = sample(table.times())
+            read = {"plan": mode if table.seekable else "forward", "seeks": 0, "decoded": 0}
+            got = _decode_by_timestamp(path, table, wanted, size, read)
+            if got is not None:
+                return _clip(path, table.fps, wanted, got, table.times(), table.duration, read)
+        return _sequential(path, table, sample, size)
     except VideoDecodeError:
         raise
-    except (av.FFmpegError, OSError, ValueError) as err:  # PyAV raises these for damaged or foreign files
-        raise VideoDecodeError(path, f"cannot decode: {err}") from err
-    if decoded == 0:
+    except (av.FFmpegError, OSError, EOFError) as err:  # PyAV raises these for damaged or foreign files
+        raise VideoDecodeError(path, f"cannot decode: {getattr(err, 'strerror', None) or err}") from err
+
+
+def _check_arguments(num_frames, fps, timestamps, indices, window, size, mode) -> None:
+    if not isinstance(num_frames, (int, np.integer)) or isinstance(num_frames, bool) or num_frames <= 0:
+        raise ValueError(f"num_frames must be a positive integer, got {num_frames!r}")
+    chosen = [name for name, value in (("fps", fps), ("timestamps", timestamps), ("indices", indices))
+              if value is not None]
+    if len(chosen) > 1:
+        raise ValueError(f"choose one sampling: fps, timestamps or indices (got {chosen})")
+    if fps is not None and not fps > 0:
+        raise ValueError(f"fps must be positive, got {fps!r}")
+    if window is not None and (chosen and chosen[0] != "fps" or len(window) != 2 or not window[0] < window[1]):
+        raise ValueError(f"window must be (start_s, end_s) with start < end, for uniform or fps sampling; "
+                         f"got {window!r}")
+    if size is not None and not (isinstance(size, int) and size > 0 or
+                                 isinstance(size, tuple) and len(size) == 2 and min(size) > 0):
+        raise ValueError(f"size must be a positive int (shorter side) or (height, width), got {size!r}")
+    if mode not in ("auto", "seek", "sequential"):
+        raise ValueError(f"mode must be 'auto', 'seek' or 'sequential', got {mode!r}")
+
+
+@dataclass
+class _PacketTable:
+    """What demuxing (no decoding) tells about the video stream; indices are presentation order."""
+
+    pts: np.ndarray  # int64 [N], sorted: frame k has timestamp pts[k]
+    decode_pos: np.ndarray  # int64 [N]: position of frame k's packet in decode order
+    seek_from: np.ndarray  # int64 [N]: decode position of the keyframe to seek to for frame k (-1: none)
+    packet_pts: np.ndarray  # int64 [packets]: pts of the packet at each decode position
+    time_base: Fraction
+    fps: float
+    duration: float
+    trusted: bool  # every packet has a distinct timestamp
+    seekable: bool
+    packets: int
+
+    def times(self) -> np.ndarray:
+        if not len(self.pts):
+            return np.zeros(0)
+        return (self.pts - self.pts[0]).astype(np.float64) * float(self.time_base)
+
+
+def _scan_packets(path: str) -> _PacketTable:
+    import av
+
+    with av.open(path) as container:
+        if not container.streams.video:
+            raise VideoDecodeError(path, "the file has no video stream")
+        stream = container.streams.video[0]
+        pts, keys, durations = [], [], []
+        try:
+            for packet in container.demux(stream):
+                if packet.size == 0 or packet.is_discard:  # the flush packet at EOF; edit-list discards
+                    continue
+                pts.append(packet.pts)
+                keys.append(packet.is_keyframe)
+                durations.append(packet.duration or 0)
+        except (av.FFmpegError, EOFError):
+            pass  # a damaged or truncated tail: index what could be read; decoding reports the rest
+        rate = stream.average_rate or stream.guessed_rate or Fraction(0)
+        time_base = stream.time_base or Fraction(1, 1)
+        seekable = any(name in container.format.name.split(",") for name in SEEKABLE_FORMATS)
+    if not pts:
+        raise VideoDecodeError(path, "the video stream has no frames")
+    trusted = None not in pts and len(set(pts)) == len(pts)
+    if not trusted:
+        empty = np.zeros(0, np.int64)
+        return _PacketTable(empty, empty, empty, empty, time_base, float(rate), 0.0, False, False, len(pts))
+    pts_arr = np.asarray(pts, np.int64)
+    order = np.argsort(pts_arr, kind="stable")
+    decode_pos = order.astype(np.int64)
+    # Seek to the last keyframe at or before the frame's packet whose own timestamp is not after the frame's: with
+    # open GOPs, frames that follow a keyframe in decode order but precede it on screen need the GOP before.
+    positions = np.arange(len(pts))
+    last_key = np.maximum.accumulate(np.where(keys, positions, -1))  # per decode position
+    seek_from = last_key[decode_pos]
+    for frame in np.nonzero((seek_from >= 0) & (pts_arr[np.maximum(seek_from, 0)] > pts_arr[decode_pos]))[0]:
+        key = seek_from[frame]
+        while key >= 0 and pts_arr[key] > pts_arr[decode_pos[frame]]:
+            key = last_key[key - 1] if key > 0 else -1
+        seek_from[frame] = key
+    last = pts_arr[order[-1]]
+    tail = durations[order[-1]] or (round(1 / (rate * time_base)) if rate else 0)
+    duration = float((last - pts_arr[order[0]] + tail) * time_base)
+    return _PacketTable(pts_arr[order], decode_pos, seek_from, pts_arr, time_base, float(rate), duration, True,
+                        seekable, len(pts))
+
+
+class _Sampler:
+    """Turns the sampling arguments into frame indices, given every frame's time in seconds."""
+
+    def __init__(self, num_frames, fps, timestamps, indices, window, path):
+        self.num_frames, self.fps, self.window, self.path = num_frames, fps, window, path
+        self.timestamps = None if timestamps is None else np.asarray(timestamps, np.float64).ravel()
+        self.indices = None if indices is None else np.asarray(indices).ravel()
+
+    def __call__(self, times: np.ndarray) -> np.ndarray:
+        total = len(times)
+        eps = 1e-6  # timestamps are exact rationals; this absorbs float rounding of the caller's seconds only
+        if self.indices is not None:
+            bad = [int(k) for k in self.indices if not 0 <= k < total]
+            if bad or not len(self.indices):
+                raise ValueError(f"{self.path}: frame indices {bad or '[]'} out of range; the video has {total} "
+                                 f"frames (0..{total - 1})")
+            return self.indices.astype(np.int64)
+        if self.timestamps is not None:
+            end = times[-1] + (times[-1] - times[-2] if total > 1 else 0)
+            bad = [float(t) for t in self.timestamps if not -eps <= t <= end + eps]
+            if bad or not len(self.timestamps):
+                raise ValueError(f"{self.path}: timestamps {bad or '[]'} outside the video (0 to {end:.3f} s)")
+            return np.searchsorted(times, self.timestamps + eps, side="right").astype(np.int64) - 1
+        first, stop = 0, total
+        start_s = 0.0
+        if self.window is not None:
+            start_s, end_s = self.window
+            first = int(np.searchsorted(times, start_s - eps, side="left"))
+            stop = int(np.searchsorted(times, end_s - eps, side="left"))
+            if stop <= first:
+                raise ValueError(f"{self.path}: no frame is shown in the window {self.window} s (the video has "
+                                 f"{total} frames over {times[-1]:.3f} s)")
+        if self.fps is None:
+            return first + uniform_indices(stop - first, self.num_frames)
+        end_s = times[stop - 1] + eps
+        ticks = start_s + np.arange(int((end_s - start_s) * self.fps) + 1) / self.fps
+        picked = np.unique(np.clip(np.searchsorted(times, ticks + eps, side="right") - 1, first, stop - 1))
+        if len(picked) > self.num_frames:
+            picked = picked[uniform_indices(len(picked), self.num_frames)]
+        return picked.astype(np.int64)
+
+
+class _Converter:
+    """Decoded frame → upright RGB uint8 array, resized by swscale in the same step when asked."""
+
+    def __init__(self, size):
+        self.size = size
+
+    def __call__(self, frame) -> np.ndarray:
+        turns = (round(frame.rotation / 90) % 4) if frame.rotation else 0
+        width, height = frame.width, frame.height
+        if self.size is not None:
+            upright_h, upright_w = (width, height) if turns % 2 else (height, width)
+            if isinstance(self.size, tuple):
+                upright_h, upright_w = self.size
+            else:
+                scale = self.size / min(upright_h, upright_w)
+                upright_h, upright_w = max(1, round(upright_h * scale)), max(1, round(upright_w * scale))
+            height, width = (upright_w, upright_h) if turns % 2 else (upright_h, upright_w)
+        if (width, height) == (frame.width, frame.height):
+            array = frame.to_ndarray(format="rgb24")
+        else:
+            array = frame.to_ndarray(format="rgb24", width=width, height=height, interpolation="AREA")
+        return np.ascontiguousarray(np.rot90(array, turns)) if turns else array
+
+
+class _Fallback(Exception):
+    """The timestamps-based read met something it cannot vouch for: read the file in one counted pass instead."""
+
+
+def _open_for_decoding(path, threaded: bool = True):
+    import av
+
+    container = av.open(path)
+    stream = container.streams.video[0]
+    if threaded:
+        stream.thread_type = "AUTO"
+    return container, stream
+
+
+def _decode_by_timestamp(path, table: _PacketTable, wanted: np.ndarray, size, read: dict):
+    """{index: RGB array} for the wanted frames; None to fall back to a counted pass. Counts into `read`.
+
+    read["plan"]: "auto" seeks where the packet table says it skips more than SEEK_COST_FRAMES frames, "seek" seeks
+    for every frame not yet decoded, "forward" never seeks.
+    """
+    import av
+
+    reader = _TimestampReader(path, table, wanted, _Converter(size), read)
+    try:
+        for target in sorted(reader.want):
+            if target not in reader.got:
+                reader.fetch(target)
+    except (_Fallback, av.FFmpegError):  # something it cannot vouch for, or a decoding error
+        return None
+    finally:
+        reader.container.close()
+    return reader.got
+
+
+class _TimestampReader:
+    """Decodes wanted frames, identified by their timestamps, seeking to keyframes where the plan says it pays."""
+
+    def __init__(self, path, table: _PacketTable, wanted, convert, read: dict):
+        self.container, self.stream = _open_for_decoding(path)
+        self.table, self.convert, self.read = table, convert, read
+        self.rank = {int(p): k for k, p in enumerate(table.pts)}
+        self.position = {int(p): i for i, p in enumerate(table.packet_pts)}
+        self.want = set(int(k) for k in wanted)
+        self.want_pts = {int(table.pts[k]) for k in self.want}
+        self.got: dict[int, np.ndarray] = {}
+        self.packets = self.container.demux(self.stream)
+        self.pos, self.floor, self.last_out = 0, None, None  # next decode position; lowest pts kept since a seek
+
+    def fetch(self, target: int) -> None:
+        table = self.table
+        j, key = int(table.decode_pos[target]), int(table.seek_from[target])
+        can_continue = self.last_out is None or table.pts[target] > self.last_out
+        forward = max(0, j - self.pos)  # packets to decode if we go on from here
+        policy = self.read["plan"]
+        wants_seek = policy == "seek" or not can_continue or forward > (j - key) + SEEK_COST_FRAMES
+        if policy != "forward" and key >= 0 and wants_seek:
+            self.container.seek(int(table.packet_pts[key]), stream=self.stream, backward=True, any_frame=False)
+            self.stream.codec_context.flush_buffers()
+            self.packets, self.pos, self.last_out = self.container.demux(self.stream), None, None
+            self.floor = int(table.packet_pts[key])
+            self.read["seeks"] += 1
+        elif not can_continue:
+            raise _Fallback
+        self._decode_until(target)
+
+    def _decode_until(self, target: int) -> None:
+        context = self.stream.codec_context
+        for packet in self.packets:
+            if packet.size == 0:
+                frames = context.decode(None)  # end of stream: drain the decoder
+            elif packet.is_discard:
+                continue
+            else:
+                if self.pos is None:  # just sought: where did the demuxer land?
+                    landed = self.position.get(packet.pts)
+                    if landed is None or not packet.is_keyframe or packet.pts > self.floor:
+                        raise _Fallback
+                    self.pos, self.floor = landed, packet.pts
+                self.pos += 1
+                # Frames nothing refers to and nobody asked for need not be decoded (exact: no other frame uses them).
+                skip = "DEFAULT" if packet.pts in self.want_pts else "NONREF"
+                if context.skip_frame != skip:
+                    context.skip_frame = skip
+                frames = context.decode(packet)
+            for frame in frames:
+                self._keep(frame)
+            if target in self.got:
+                return
+        raise _Fallback  # the stream ended before the frame came out
+
+    def _keep(self, frame) -> None:
+        self.read["decoded"] += 1
+        k = self.rank.get(frame.pts)
+        if k is None:
+            raise _Fallback
+        if self.floor is not None and frame.pts < self.floor:
+            return  # leading frames of an open GOP decoded without their references
+        self.last_out = frame.pts
+        if k in self.want and k not in self.got:
+            self.got[k] = self.convert(frame)
+
+
+def _sequential(path, table: _PacketTable, sample: _Sampler, size) -> VideoClip:
+    """One pass from the start that counts decoded frames as ffmpeg does (a second pass if the count surprises)."""
+    times = table.times() if table.trusted else None
+    wanted = sample(times) if times is not None and len(times) else None
+    got, decoded_times, count = _count_pass(path, None if wanted is None else set(wanted.tolist()), size)
+    passes = 1
+    if count == 0:
         raise VideoDecodeError(path, "no frame could be decoded")
-    return VideoClip(
-        path=path,
-        frames=np.stack([frames[int(i)] for i in wanted]),
-        indices=wanted,
-        timestamps=np.array([times[int(i)] for i in wanted], dtype=np.float64),
-        fps=float(rate),
-        duration=float(duration),
-        total_frames=total,
-    )
+    if wanted is None or count != len(times) or max(wanted) >= count:
+        wanted = sample(decoded_times)  # the decoder disagrees with the container: its count is the truth
+        if not set(wanted.tolist()) <= set(got):
+            got, _, _ = _count_pass(path, set(wanted.tolist()), size)
+            passes = 2
+    duration = table.duration if table.trusted and count == len(times) else _duration(decoded_times, table.fps)
+    read = {"plan": "sequential", "seeks": 0, "decoded": count * passes}
+    return _clip(path, table.fps, wanted, got, decoded_times, duration, read)
 
 
-def _decode_wanted(container, stream, wanted: np.ndarray):
-    """One sequential pass from the start; RGB arrays and timestamps of the wanted indices, and how many decoded."""
-    container.seek(0)
-    wanted_set = set(wanted.tolist())
-    start = stream.start_time or 0
-    frames, times, n = {}, {}, 0
-    for frame in container.decode(stream):
-        if n in wanted_set:
-            frames[n] = frame.to_ndarray(format="rgb24")
-            times[n] = float((frame.pts - start) * stream.time_base) if frame.pts is not None else float("nan")
-        n += 1
-    return frames, times, n
+def _count_pass(path, want: set | None, size):
+    """Decode every frame in order, skipping undecodable packets like the ffmpeg CLI; wanted frames as RGB.
+
+    One decoding thread: with frame threads, PyAV loses the frames in flight when a damaged packet fails (34 of the
+    36 frames the ffmpeg CLI decodes from a half-truncated MP4 here), which would shift every later index.
+    """
+    import av
+
+    convert = _Converter(size)
+    got, pts = {}, []
+    container, stream = _open_for_decoding(path, threaded=False)
+    time_base = stream.time_base or Fraction(1, 1)
+    try:
+        packets = container.demux(stream)
+        while True:
+            try:
+                packet = next(packets, None)
+            except (av.FFmpegError, EOFError):
+                packet = None  # an unreadable tail: keep what decoded
+            try:
+                frames = stream.codec_context.decode(packet if packet is not None and packet.size else None)
+            except av.FFmpegError:  # a damaged packet: ffmpeg logs it and goes on, so do we
+                frames = []
+            for frame in frames:
+                if want is not None and len(pts) in want:
+                    got[len(pts)] = convert(frame)
+                pts.append(frame.pts)
+            if packet is None:
+                break  # the end, and the decoder is drained
+    finally:
+        container.close()
+    known = [p for p in pts if p is not None]
+    origin = min(known) if known else 0
+    times = np.array([float((p - origin) * time_base) if p is not None else np.nan for p in pts])
+    if len(times) and np.isnan(times).any():  # no timestamps at all: space frames at the stated rate
+        times = np.arange(len(pts), dtype=np.float64) / (float(stream.average_rate or 25))
+    return got, times, len(pts)
+
+
+def _duration(times: np.ndarray, rate: float) -> float:
+    if not len(times):
+        return 0.0
+    step = (times[-1] - times[-2]) if len(times) > 1 else (1 / rate if rate else 0.0)
+    return float(times[-1] + step)
+
+
+def _clip(path, rate, wanted, got, times, duration, read) -> VideoClip:
+    return VideoClip(path=path, frames=np.stack([got[int(k)] for k in wanted]), indices=np.asarray(wanted, np.int64),
+                     timestamps=np.asarray([times[int(k)] for k in wanted], np.float64), fps=float(rate),
+                     duration=float(duration), total_frames=len(times), read=read)
