@@ -147,6 +147,9 @@ class _PacketTable:
     trusted: bool  # every packet has a distinct timestamp
     seekable: bool
     packets: int
+    stated_frames: int = 0  # the container's own frame count (0 where it states none: WebM, MKV, MPEG-TS)
+    read_error: str = ""  # why demuxing stopped before the end, if it did
+    end_byte: int = 0  # where the last video packet ends in the file
 
     def times(self) -> np.ndarray:
         if not len(self.pts):
@@ -161,7 +164,7 @@ def _scan_packets(path: str) -> _PacketTable:
         if not container.streams.video:
             raise VideoDecodeError(path, "the file has no video stream")
         stream = container.streams.video[0]
-        pts, keys, durations = [], [], []
+        pts, keys, durations, read_error, end_byte = [], [], [], "", 0
         try:
             for packet in container.demux(stream):
                 if packet.size == 0 or packet.is_discard:  # the flush packet at EOF; edit-list discards
@@ -169,17 +172,21 @@ def _scan_packets(path: str) -> _PacketTable:
                 pts.append(packet.pts)
                 keys.append(packet.is_keyframe)
                 durations.append(packet.duration or 0)
-        except (av.FFmpegError, EOFError):
-            pass  # a damaged or truncated tail: index what could be read; decoding reports the rest
+                if packet.pos is not None and packet.pos >= 0:
+                    end_byte = max(end_byte, packet.pos + packet.size)
+        except (av.FFmpegError, EOFError) as err:  # a damaged or truncated tail: index what could be read
+            read_error = getattr(err, "strerror", None) or str(err)
         rate = stream.average_rate or stream.guessed_rate or Fraction(0)
         time_base = stream.time_base or Fraction(1, 1)
         seekable = any(name in container.format.name.split(",") for name in SEEKABLE_FORMATS)
+        stated = stream.frames or 0
     if not pts:
         raise VideoDecodeError(path, "the video stream has no frames")
     trusted = None not in pts and len(set(pts)) == len(pts)
     if not trusted:
         empty = np.zeros(0, np.int64)
-        return _PacketTable(empty, empty, empty, empty, time_base, float(rate), 0.0, False, False, len(pts))
+        return _PacketTable(empty, empty, empty, empty, time_base, float(rate), 0.0, False, False, len(pts), stated,
+                            read_error, end_byte)
     pts_arr = np.asarray(pts, np.int64)
     order = np.argsort(pts_arr, kind="stable")
     decode_pos = order.astype(np.int64)
@@ -197,7 +204,7 @@ def _scan_packets(path: str) -> _PacketTable:
     tail = durations[order[-1]] or (round(1 / (rate * time_base)) if rate else 0)
     duration = float((last - pts_arr[order[0]] + tail) * time_base)
     return _PacketTable(pts_arr[order], decode_pos, seek_from, pts_arr, time_base, float(rate), duration, True,
-                        seekable, len(pts))
+                        seekable, len(pts), stated, read_error, end_byte)
 
 
 class _Sampler:
