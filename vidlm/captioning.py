@@ -23,13 +23,13 @@ def generation_config(processor, max_new_tokens: int = 64):
                             bos_token_id=tok.bos_token_id)
 
 
-def load_finetuned(model_id: str, adapter_dir, quantization="4bit"):
+def load_finetuned(model_id: str, adapter_dir, quantization="4bit", device_map=None):
     """The base model from `model_id` with the LoRA adapter (and trained projector, if any) from `adapter_dir`."""
     from peft import PeftModel
 
     from vidlm.models import load_model
 
-    base = load_model(model_id, quantization=quantization)
+    base = load_model(model_id, quantization=quantization, device_map=device_map)
     model = PeftModel.from_pretrained(base, os.fspath(adapter_dir))
     model.vidlm_family = base.vidlm_family
     return model.eval()
@@ -41,7 +41,6 @@ def caption_videos(model, processor, videos: list, prompt: str | list[str] = PRO
 
     prompt: one instruction for all videos, or one per video (rows of different lengths are left-padded).
     """
-    import torch
     from tqdm.auto import tqdm
 
     from vidlm.collate import generation_batch
@@ -61,10 +60,23 @@ def caption_videos(model, processor, videos: list, prompt: str | list[str] = PRO
     for start in tqdm(range(0, len(videos), batch_size), desc="captioning", unit="batch", disable=not progress):
         chunk = videos[start:start + batch_size]
         frames = [v if isinstance(v, np.ndarray) else load_video(v, num_frames=num_frames).frames for v in chunk]
-        batch = generation_batch(processor, texts[start:start + batch_size], frames).to(model.device)
-        batch["pixel_values_videos"] = batch["pixel_values_videos"].to(dtype)
-        with torch.inference_mode():
-            out = model.generate(**batch, generation_config=config)
-        new_tokens = out[:, batch["input_ids"].shape[1]:]
-        captions += [c.strip() for c in processor.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
+        batch = generation_batch(processor, texts[start:start + batch_size], frames)
+        captions += generate_captions(model, processor, batch, config, dtype)
     return captions
+
+
+def generate_captions(model, processor, batch, config, dtype=None) -> list[str]:
+    """The decoded new tokens of each row of a left-padded `generation_batch`, generated with `config`.
+
+    dtype: the model's floating dtype, for the pixel values (looked up when not given).
+    """
+    import torch
+
+    if dtype is None:
+        dtype = next(p.dtype for p in model.parameters() if p.is_floating_point())
+    batch = batch.to(model.device)
+    batch["pixel_values_videos"] = batch["pixel_values_videos"].to(dtype)
+    with torch.inference_mode():
+        out = model.generate(**batch, generation_config=config)
+    new_tokens = out[:, batch["input_ids"].shape[1]:]
+    return [c.strip() for c in processor.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]

@@ -1,4 +1,6 @@
-"""The `vidlm` command line: `vidlm tiny FAMILY OUTPUT_DIR`, `vidlm synthetic OUTPUT_DIR`."""
+"""The `vidlm` command line: `vidlm tiny FAMILY OUTPUT_DIR`, `vidlm synthetic OUTPUT_DIR`,
+`vidlm caption INPUT.csv --output OUT.csv --model ID_OR_PATH`, `vidlm merge INPUT.csv --output OUT.csv`,
+`vidlm scan PATH...`."""
 
 from __future__ import annotations
 
@@ -23,7 +25,36 @@ def main(argv: list[str] | None = None) -> int:
     synth.add_argument("--test", type=int, default=48, help="clips in the test split")
     synth.add_argument("--seed", type=int, default=0)
 
+    from vidlm.batch_captioning import add_arguments as add_caption_arguments
+
+    caption = commands.add_parser("caption", help="caption every video of a CSV: batched, resumable, one part file "
+                                  "per process (torchrun / accelerate launch), merged in input order")
+    add_caption_arguments(caption)
+    merge = commands.add_parser("merge", help="merge the part files of a `vidlm caption` run into its output")
+    merge.add_argument("input_csv", metavar="INPUT.csv", help="the input CSV of the run")
+    merge.add_argument("--output", dest="output_csv", required=True, help="the run's --output")
+
+    scan = commands.add_parser("scan", help="check videos (files or folders) and report the unusable and damaged "
+                               "ones and why; exit code 1 if any")
+    scan.add_argument("paths", nargs="+", metavar="PATH")
+    scan.add_argument("--workers", type=int, default=2, help="files checked at once, each in its own process")
+    scan.add_argument("--quick", action="store_true", help="sample 8 frames instead of decoding every frame")
+    scan.add_argument("--timeout", type=float, default=300.0, help="seconds one file may take")
+    scan.add_argument("--csv", help="also write every file's result to this CSV")
+
     args = parser.parse_args(argv)
+    if args.command == "scan":
+        from vidlm.scan import report, scan_videos, write_report_csv
+
+        results = scan_videos(args.paths, workers=args.workers, full=not args.quick, timeout=args.timeout)
+        print(report(results))
+        if args.csv:
+            print(f"wrote {write_report_csv(results, args.csv)}")
+        return 1 if any(r.status != "ok" for r in results) else 0
+    if args.command in ("caption", "merge"):
+        from vidlm.batch_captioning import run_cli
+
+        return run_cli(args)
     if args.command == "tiny":
         from vidlm.tiny import make_tiny_checkpoint
 
