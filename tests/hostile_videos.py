@@ -35,8 +35,11 @@ CASES = {
     "long_gop_mp4": (".mp4", "libx264", Fraction(30), 150, {"x264-params": "keyint=150:bframes=2:scenecut=0"}, 0),
     "vfr_mp4": (".mp4", "libx264", None, 40, {"x264-params": "keyint=10:bframes=2:scenecut=0"}, 0),
     "bframes_mkv": (".mkv", "libx264", Fraction(24), 60, {"x264-params": "keyint=20:bframes=3:scenecut=0"}, 0),
+    # b-adapt=0 keeps 3 B-frames everywhere, so I-frames get leading B-frames shown before them (a truly open GOP)
     "open_gop_mkv": (".mkv", "libx264", Fraction(25), 60,
-                     {"x264-params": "keyint=16:min-keyint=16:bframes=3:open-gop=1:scenecut=0"}, 0),
+                     {"x264-params": "keyint=16:min-keyint=16:bframes=3:b-adapt=0:open-gop=1:scenecut=0"}, 0),
+    "open_gop_mp4": (".mp4", "libx264", Fraction(25), 60,
+                     {"x264-params": "keyint=16:min-keyint=16:bframes=3:b-adapt=0:open-gop=1:scenecut=0"}, 0),
     "vp9_webm": (".webm", "libvpx-vp9", Fraction(30), 45, {"g": "15", "deadline": "realtime", "cpu-used": "8"}, 0),
     "h264_ts": (".ts", "libx264", Fraction(30000, 1001), 60, {"x264-params": "keyint=15:bframes=2:scenecut=0"}, 0),
     "rotated_mp4": (".mp4", "libx264", Fraction(25), 20, {"x264-params": "keyint=10:bframes=0"}, 90),

@@ -133,7 +133,8 @@ def test_frames_equal_ffmpeg_decode_of_the_same_index(hostile, name, mode, num_f
 
 def test_the_plan_seeks_where_it_pays_and_reads_on_where_it_does_not(hostile):
     few = load_video(hostile["cfr_mp4"], indices=[5, 50])  # keyframes every 12: two short seeks
-    assert few.read == {"plan": "auto", "seeks": 1, "decoded": few.read["decoded"]} and few.read["decoded"] < 20
+    assert few.read == {"plan": "auto", "seeks": 1, "decoded": few.read["decoded"], "index": "lazy"}
+    assert few.read["decoded"] < 20
     one_gop = load_video(hostile["long_gop_mp4"], num_frames=3)  # one keyframe: seeking cannot help
     assert one_gop.read["seeks"] == 0
     assert load_video(hostile["h264_ts"], num_frames=3).read["plan"] == "forward"  # TS seeks are not index-exact
@@ -270,3 +271,22 @@ def test_truncated_mp4_without_its_index_is_a_decode_error(tmp_path, hostile):
     with pytest.raises(vidlm.VideoDecodeError, match="cannot decode") as info:
         load_video(path)
     assert str(path) in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["cfr_mp4", "ntsc_bframes_mp4", "long_gop_mp4", "vfr_mp4", "rotated_mp4"])
+def test_mp4_index_read_lazily_gives_what_the_full_packet_table_gives(hostile, name):
+    for num_frames in (1, 5, 40):
+        lazy = load_video(hostile[name], num_frames=num_frames)
+        full = load_video(hostile[name], num_frames=num_frames, mode="seek")
+        assert (lazy.read["index"], full.read["index"]) == ("lazy", "full")
+        np.testing.assert_array_equal(lazy.frames, full.frames)
+        np.testing.assert_array_equal(lazy.indices, full.indices)
+        np.testing.assert_allclose(lazy.timestamps, full.timestamps, atol=1e-9)
+        assert (lazy.total_frames, lazy.fps) == (full.total_frames, full.fps)
+        assert lazy.duration == pytest.approx(full.duration, abs=1e-6)
+
+
+def test_an_open_gop_mp4_is_caught_and_read_with_the_full_table(hostile):
+    clip = load_video(hostile["open_gop_mp4"], num_frames=3)  # its I-frames have B-frames shown before them
+    assert clip.read["index"] == "full"
+    np.testing.assert_array_equal(clip.frames, hv.ffmpeg_frames(clip.path, clip.indices))

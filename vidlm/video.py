@@ -60,7 +60,7 @@ class VideoClip:
     fps: float  # average frame rate as the container states it
     duration: float  # seconds
     total_frames: int  # frames the video decodes to
-    read: dict | None = None  # how the frames were read: {"plan", "seeks", "decoded"} (benchmarks, tests)
+    read: dict | None = None  # how the frames were read: {"plan", "seeks", "decoded", "index"} (benchmarks, tests)
 
     def timestamp_text(self, decimals: int = 1) -> str:
         """The sampled times for a prompt: `"0.0 s, 1.5 s, 3.0 s"`."""
@@ -103,11 +103,23 @@ def load_video(path, num_frames: int = 8, *, fps: float | None = None, timestamp
     if os.path.getsize(path) == 0:
         raise VideoDecodeError(path, "the file is empty (0 bytes)")
     try:
-        table = _scan_packets(path)
         sample = _Sampler(num_frames, fps, timestamps, indices, window, path)
+        lazy = _MovIndex.open(path) if mode == "auto" and sample.needs_count_only() else None
+        if lazy is not None:
+            wanted = sample(np.zeros(len(lazy)))
+            read = {"plan": "auto", "seeks": 0, "decoded": 0, "index": "lazy"}
+            try:
+                got = _decode_by_timestamp(path, lazy, wanted, size, read)
+            except (_Fallback, av.FFmpegError):  # an open GOP, or damage: read the whole packet table instead
+                got = None
+            if got is not None:
+                times = np.zeros(len(lazy))
+                times[wanted] = lazy.times_of(wanted)
+                return _clip(path, lazy.fps, wanted, got, times, lazy.duration, read, total=len(lazy))
+        table = _scan_packets(path)
         if table.trusted and mode != "sequential":
             wanted = sample(table.times())
-            read = {"plan": mode if table.seekable else "forward", "seeks": 0, "decoded": 0}
+            read = {"plan": mode if table.seekable else "forward", "seeks": 0, "decoded": 0, "index": "full"}
             got = _decode_by_timestamp(path, table, wanted, size, read)
             if got is not None:
                 return _clip(path, table.fps, wanted, got, table.times(), table.duration, read)
@@ -155,10 +167,30 @@ class _PacketTable:
     read_error: str = ""  # why demuxing stopped before the end, if it did
     end_byte: int = 0  # where the last video packet ends in the file
 
+    complete = True  # every frame's timestamp is known: an unknown one means damage
+
     def times(self) -> np.ndarray:
         if not len(self.pts):
             return np.zeros(0)
         return (self.pts - self.pts[0]).astype(np.float64) * float(self.time_base)
+
+    def prepare(self, wanted) -> None:
+        """Nothing to do: the whole table was read up front."""
+
+    def rank(self, pts) -> int | None:
+        """The presentation index of the frame with timestamp `pts`, None if no frame has it."""
+        if pts is None:
+            return None
+        k = int(np.searchsorted(self.pts, pts))
+        return k if k < len(self.pts) and self.pts[k] == pts else None
+
+    def landed(self, packet) -> int | None:
+        """The decode position of the packet a seek landed on."""
+        k = self.rank(packet.pts)
+        return None if k is None else int(self.decode_pos[k])
+
+    def seek_timestamp(self, key: int) -> int:
+        return int(self.packet_pts[key])
 
 
 def _scan_packets(path: str) -> _PacketTable:
@@ -184,6 +216,7 @@ def _scan_packets(path: str) -> _PacketTable:
         time_base = stream.time_base or Fraction(1, 1)
         seekable = any(name in container.format.name.split(",") for name in SEEKABLE_FORMATS)
         stated = stream.frames or 0
+        stated_duration = float(stream.duration * time_base) if stream.duration else 0.0  # the container's own
     if not pts:
         raise VideoDecodeError(path, "the video stream has no frames")
     trusted = None not in pts and len(set(pts)) == len(pts)
@@ -206,9 +239,107 @@ def _scan_packets(path: str) -> _PacketTable:
         seek_from[frame] = key
     last = pts_arr[order[-1]]
     tail = durations[order[-1]] or (round(1 / (rate * time_base)) if rate else 0)
-    duration = float((last - pts_arr[order[0]] + tail) * time_base)
+    duration = float((last - pts_arr[order[0]] + tail) * time_base) if not stated_duration else stated_duration
     return _PacketTable(pts_arr[order], decode_pos, seek_from, pts_arr, time_base, float(rate), duration, True,
                         seekable, len(pts), stated, read_error, end_byte)
+
+
+class _MovIndex:
+    """The packet table of an MP4/MOV read lazily: the frame count and keyframes from the file's own sample index,
+    timestamps only for the GOPs that hold wanted frames (reading every packet of a 2-minute video costs ~13 ms).
+
+    It relies on each keyframe being the first frame of its GOP on screen (a closed GOP): then the frame count
+    before a keyframe in decode order is its index. Every GOP read is checked for that; a file where it fails is read
+    the usual way. Sampling by time (fps, timestamps, window) needs every timestamp, so it uses the full table.
+    """
+
+    complete = False  # frames of GOPs not read have unknown timestamps: they are simply not wanted
+
+    def __init__(self, path, stream, entries):
+        n = len(entries)
+        self.path, self.time_base = path, stream.time_base
+        self.fps = float(stream.average_rate or stream.guessed_rate or 0)
+        self.duration = float(stream.duration * stream.time_base)
+        self.start = int(stream.start_time)
+        self.index_ts = np.array([e.timestamp for e in entries], np.int64)  # decode timestamps
+        # seek() takes presentation time; the first keyframe is shown at start_time and decoded at index_ts[0]
+        self.seek_offset = self.start - int(self.index_ts[0])
+        self.index_pos = np.array([e.pos for e in entries], np.int64)
+        self.keys = np.array([i for i, e in enumerate(entries) if e.is_keyframe], np.int64)
+        self.key_at = {int(self.index_pos[k]): int(k) for k in self.keys}
+        self.pts = np.full(n, -1, np.int64)  # by frame index, once its GOP is read
+        self.decode_pos = np.full(n, -1, np.int64)
+        self.packet_pts = np.full(n, -1, np.int64)  # by decode position
+        self.seek_from = self.keys[np.searchsorted(self.keys, np.arange(n), side="right") - 1]
+        self.ranks: dict[int, int] = {}
+        self.seekable = True
+
+    @classmethod
+    def open(cls, path):
+        """The lazy index of `path`, or None where the file's own index cannot be trusted for it."""
+        import av
+
+        with av.open(path) as container:
+            if "mov" not in container.format.name.split(",") or not container.streams.video:
+                return None
+            stream = container.streams.video[0]
+            entries = list(stream.index_entries)
+            if (not entries or stream.frames != len(entries) or stream.start_time is None or not stream.duration
+                    or any(e.is_discard for e in entries) or not entries[0].is_keyframe
+                    or entries[-1].pos + entries[-1].size > os.path.getsize(path)):  # truncated, fragmented, edited
+                return None
+            return cls(path, stream, entries)
+
+    def __len__(self) -> int:
+        return len(self.pts)
+
+    def times_of(self, wanted) -> np.ndarray:
+        return (self.pts[wanted] - self.start).astype(np.float64) * float(self.time_base)
+
+    def prepare(self, wanted) -> None:
+        """Read the timestamps of every GOP that holds a wanted frame (raises _Fallback if one is not closed)."""
+        import av
+
+        gops = sorted({int(self.seek_from[k]) for k in wanted} - {int(self.seek_from[k]) for k in self.ranks.values()})
+        if not gops:
+            return
+        with av.open(self.path) as container:
+            stream = container.streams.video[0]
+            for key in gops:
+                self._read_gop(container, stream, key)
+
+    def _read_gop(self, container, stream, key: int) -> None:
+        after = self.keys[self.keys > key]
+        end = int(after[0]) if len(after) else len(self.pts)
+        container.seek(self.seek_timestamp(key), stream=stream, backward=True, any_frame=False)
+        pts = []
+        for packet in container.demux(stream):
+            if packet.size == 0:
+                break
+            if not pts and packet.pos != self.index_pos[key]:
+                if packet.pos > self.index_pos[key] or packet.pos < 0:
+                    raise _Fallback  # landed past the keyframe: do not guess
+                continue  # landed on an earlier keyframe: read on to ours
+            pts.append(packet.pts)
+            if len(pts) == end - key:
+                break
+        if len(pts) != end - key or None in pts or len(set(pts)) != len(pts) or min(pts) != pts[0]:
+            raise _Fallback  # short, untimed, or an open GOP: the keyframe is not its GOP's first frame on screen
+        order = np.argsort(pts, kind="stable")
+        self.packet_pts[key:end] = pts
+        for rank, position in enumerate(order, start=key):
+            self.pts[rank] = pts[position]
+            self.decode_pos[rank] = key + position
+            self.ranks[int(pts[position])] = rank
+
+    def rank(self, pts) -> int | None:
+        return self.ranks.get(pts)
+
+    def landed(self, packet) -> int | None:
+        return self.key_at.get(packet.pos)
+
+    def seek_timestamp(self, key: int) -> int:
+        return int(self.index_ts[key]) + self.seek_offset
 
 
 class _Sampler:
@@ -218,6 +349,10 @@ class _Sampler:
         self.num_frames, self.fps, self.window, self.path = num_frames, fps, window, path
         self.timestamps = None if timestamps is None else np.asarray(timestamps, np.float64).ravel()
         self.indices = None if indices is None else np.asarray(indices).ravel()
+
+    def needs_count_only(self) -> bool:
+        """Whether the frame count alone decides the indices (uniform or explicit), not every frame's time."""
+        return self.fps is None and self.timestamps is None and self.window is None
 
     def __call__(self, times: np.ndarray) -> np.ndarray:
         total = len(times)
@@ -323,6 +458,7 @@ class _TimestampReader:
         self.container, self.stream = _open_for_decoding(path)
         self.table, self.convert, self.read = table, convert, read
         self.want = set(int(k) for k in wanted)
+        table.prepare(self.want)
         self.want_pts = {int(table.pts[k]) for k in self.want}
         self.got: dict[int, np.ndarray] = {}
         self.packets = self.container.demux(self.stream)
@@ -336,7 +472,7 @@ class _TimestampReader:
         policy = self.read["plan"]
         wants_seek = policy == "seek" or not can_continue or forward > (j - key) + SEEK_COST_FRAMES
         if policy != "forward" and key >= 0 and wants_seek:
-            self.container.seek(int(table.packet_pts[key]), stream=self.stream, backward=True, any_frame=False)
+            self.container.seek(table.seek_timestamp(key), stream=self.stream, backward=True, any_frame=False)
             self.stream.codec_context.flush_buffers()
             self.packets, self.pos, self.last_out = self.container.demux(self.stream), None, None
             self.floor = int(table.packet_pts[key])
@@ -354,8 +490,7 @@ class _TimestampReader:
                 continue
             else:
                 if self.pos is None:  # just sought: where did the demuxer land?
-                    k = self._rank(packet.pts)
-                    landed = None if k is None else int(self.table.decode_pos[k])
+                    landed = self.table.landed(packet)
                     if landed is None or not packet.is_keyframe or packet.pts > self.floor:
                         raise _Fallback
                     self.pos, self.floor = landed, packet.pts
@@ -371,17 +506,10 @@ class _TimestampReader:
                 return
         raise _Fallback  # the stream ended before the frame came out
 
-    def _rank(self, pts) -> int | None:
-        """The presentation index of the frame with timestamp `pts`, None if no frame has it."""
-        if pts is None:
-            return None
-        k = int(np.searchsorted(self.table.pts, pts))
-        return k if k < len(self.table.pts) and self.table.pts[k] == pts else None
-
     def _keep(self, frame) -> None:
         self.read["decoded"] += 1
-        k = self._rank(frame.pts)
-        if k is None:
+        k = self.table.rank(frame.pts)
+        if k is None and (self.table.complete or frame.pts is None):
             raise _Fallback
         if self.floor is not None and frame.pts < self.floor:
             return  # leading frames of an open GOP decoded without their references
@@ -404,7 +532,7 @@ def _sequential(path, table: _PacketTable, sample: _Sampler, size) -> VideoClip:
             got, _, _ = _count_pass(path, set(wanted.tolist()), size)
             passes = 2
     duration = table.duration if table.trusted and count == len(times) else _duration(decoded_times, table.fps)
-    read = {"plan": "sequential", "seeks": 0, "decoded": count * passes}
+    read = {"plan": "sequential", "seeks": 0, "decoded": count * passes, "index": "decoded"}
     return _clip(path, table.fps, wanted, got, decoded_times, duration, read)
 
 
@@ -454,7 +582,7 @@ def _duration(times: np.ndarray, rate: float) -> float:
     return float(times[-1] + step)
 
 
-def _clip(path, rate, wanted, got, times, duration, read) -> VideoClip:
+def _clip(path, rate, wanted, got, times, duration, read, total: int | None = None) -> VideoClip:
     return VideoClip(path=path, frames=np.stack([got[int(k)] for k in wanted]), indices=np.asarray(wanted, np.int64),
                      timestamps=np.asarray([times[int(k)] for k in wanted], np.float64), fps=float(rate),
-                     duration=float(duration), total_frames=len(times), read=read)
+                     duration=float(duration), total_frames=len(times) if total is None else total, read=read)
