@@ -6,7 +6,7 @@ Generates 2-minute H.264 MP4s (30 fps, 640x360, B-frames) with a keyframe every 
 GOP), every 60 frames (2 s, streaming-style) and every 12 frames (short GOP), plus a 20 s clip; asks each decoder for
 the same uniformly spaced 8 and 32 frames (full size, RGB), opening the file in every call as a data loader does;
 prints the median of repeated calls, the ratio to vidlm, and whether the frames equal the ffmpeg CLI's decode of the
-same indices. `--quick` uses shorter videos and fewer repeats.
+same indices. `--quick` uses shorter videos and fewer repeats; `--calibrate` measures where seeking pays.
 """
 
 from __future__ import annotations
@@ -89,11 +89,45 @@ def median_time(fn, path, indices, repeats: int) -> tuple[float, np.ndarray]:
     return statistics.median(times), frames
 
 
+def calibrate_seek_cost(repeats: int = 11) -> None:
+    """Where seeking starts to pay: read frame K+1 after frame K-f (K a keyframe) by decoding on, or by seeking to K.
+
+    The f where both cost the same, minus the one frame decoded after the seek, is what SEEK_COST_FRAMES stands for.
+    """
+    import vidlm.video as video
+
+    original, second = video._TimestampReader.fetch, {}
+
+    def fetch(reader, target):  # the first wanted frame is always sought; the second as the experiment says
+        reader.read["plan"] = "seek" if not reader.got else second["plan"]
+        return original(reader, target)
+
+    video._TimestampReader.fetch = fetch
+    with tempfile.TemporaryDirectory() as tmp:
+        path = write_long_video(Path(tmp) / "gop60.mp4", 60, FPS, 60, 2, WIDTH, HEIGHT)
+        print("frames skipped | decode on: CPU ms | seek: CPU ms")
+        for skipped in (1, 3, 5, 7, 9, 12, 16, 24):
+            cpu = {}
+            for plan in ("forward", "seek"):
+                second["plan"] = plan
+                times = []
+                for _ in range(repeats):
+                    start = time.process_time()
+                    load_video(path, indices=[600 - skipped, 601])
+                    times.append(time.process_time() - start)
+                cpu[plan] = statistics.median(times) * 1000
+            print(f"{skipped:>14} | {cpu['forward']:>17.1f} | {cpu['seek']:>12.1f}")
+    video._TimestampReader.fetch = original
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="30 s videos, one repeat (a smoke run)")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--calibrate", action="store_true", help="measure where seeking pays (SEEK_COST_FRAMES)")
     args = parser.parse_args()
+    if args.calibrate:
+        return calibrate_seek_cost()
     seconds, repeats = (30, 1) if args.quick else (120, args.repeats)
     decoders = peers()
     rows = []

@@ -27,8 +27,8 @@ from fractions import Fraction
 import numpy as np
 
 # Seeking costs about as much as decoding this many frames: the demuxer seek, the decoder flush and refilling the
-# frame-threading pipeline (measured on 2 cores with benchmarks/bench_video.py: seeking beat decoding forward once
-# more than ~6 frames were to be skipped). The plan seeks only when it skips more frames than this.
+# frame-threading pipeline. `benchmarks/bench_video.py --calibrate` (2 cores, 640x360 H.264 with B-frames): decoding
+# on and seeking cost the same CPU when 5 to 7 frames were to be skipped. The plan seeks only when it skips more.
 SEEK_COST_FRAMES = 6
 
 # Frame threads per decoder. Each seek discards the frames in flight, so more threads waste more work on sampled
