@@ -39,7 +39,8 @@ class ScanResult:
 
 def check_video(path, full: bool = True) -> ScanResult:
     """Check one file in this process. full: decode every frame (finds damage anywhere); else sample 8 frames."""
-    from vidlm.video import VideoDecodeError, _count_pass, _scan_packets, load_video
+    from vidlm.video import VideoDecodeError, _count_pass, load_video
+    from vidlm.video_index import scan_packets
 
     path = os.fspath(path)
     try:
@@ -50,7 +51,7 @@ def check_video(path, full: bool = True) -> ScanResult:
         result = ScanResult(path, "ok", "", clip.total_frames, round(clip.duration, 3), round(clip.fps, 3), width,
                             height)
         if full:
-            table = _scan_packets(path)
+            table = scan_packets(path)
             _, _, decoded = _count_pass(path, set(), None)
             result.frames = decoded
             listed = max(table.packets, table.stated_frames)

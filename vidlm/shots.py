@@ -55,10 +55,11 @@ def cut_shot(video, output, start: int | None = None, end: int | None = None,
     """
     import av
 
-    from vidlm.video import VideoDecodeError, _scan_packets
+    from vidlm.video import VideoDecodeError
+    from vidlm.video_index import scan_packets
 
     video, output = os.fspath(video), Path(output)
-    table = _scan_packets(video) if os.path.isfile(video) else None
+    table = scan_packets(video) if os.path.isfile(video) else None
     if table is None:
         raise VideoDecodeError(video, "no such file")
     if not table.trusted:

@@ -5,8 +5,9 @@ ffmpeg's `select=eq(n\\,K)` counts the frames its decoder outputs) and its times
 
 How it stays exact:
 - Frames are indexed from the container's presentation timestamps, read by demuxing the packets (cheap: no
-  decoding) — never from `stream.frames` (0 for WebM, MKV and MPEG-TS) or from a float frame rate (29.97 fps
-  arithmetic lands on the wrong frame; variable-frame-rate files have no single rate).
+  decoding; for MP4 only the GOPs that hold wanted frames, see `vidlm.video_index`) — never from `stream.frames`
+  (0 for WebM, MKV and MPEG-TS) or from a float frame rate (29.97 fps arithmetic lands on the wrong frame;
+  variable-frame-rate files have no single rate).
 - Frame k is the k-th smallest timestamp. A decoded frame is identified by its own timestamp, so after a seek it
   cannot be mistaken for a neighbour. Where the timestamps cannot be trusted (missing or repeated, or the decoder
   reports an error), vidlm falls back to one sequential pass that counts decoded frames exactly as ffmpeg does.
@@ -26,6 +27,8 @@ from fractions import Fraction
 
 import numpy as np
 
+from vidlm.video_index import IndexMismatch, MovIndex, PacketTable, scan_packets
+
 # Seeking costs about as much as decoding this many frames: the demuxer seek, the decoder flush and refilling the
 # frame-threading pipeline. `benchmarks/bench_video.py --calibrate` (2 cores, 640x360 H.264 with B-frames): decoding
 # on and seeking cost the same CPU when 5 to 7 frames were to be skipped. The plan seeks only when it skips more.
@@ -34,10 +37,6 @@ SEEK_COST_FRAMES = 6
 # Frame threads per decoder. Each seek discards the frames in flight, so more threads waste more work on sampled
 # reads (on 2 cores, 2 threads beat FFmpeg's automatic 3 in wall time and CPU); data loaders add their own workers.
 DECODE_THREADS = min(4, os.cpu_count() or 1)
-
-# Containers whose seeking goes through a real index (MP4/MOV sample tables, Matroska cues). Others (MPEG-TS, raw
-# streams) seek by bisecting byte positions and are read in one pass.
-SEEKABLE_FORMATS = ("mov", "mp4", "matroska", "webm")
 
 
 class VideoDecodeError(RuntimeError):
@@ -104,19 +103,19 @@ def load_video(path, num_frames: int = 8, *, fps: float | None = None, timestamp
         raise VideoDecodeError(path, "the file is empty (0 bytes)")
     try:
         sample = _Sampler(num_frames, fps, timestamps, indices, window, path)
-        lazy = _MovIndex.open(path) if mode == "auto" and sample.needs_count_only() else None
+        lazy = MovIndex.open(path) if mode == "auto" and sample.needs_count_only() else None
         if lazy is not None:
-            wanted = sample(np.zeros(len(lazy)))
+            wanted = sample(np.zeros(len(lazy)))  # uniform or explicit indices: only the count matters
             read = {"plan": "auto", "seeks": 0, "decoded": 0, "index": "lazy"}
             try:
                 got = _decode_by_timestamp(path, lazy, wanted, size, read)
-            except (_Fallback, av.FFmpegError):  # an open GOP, or damage: read the whole packet table instead
+            except (IndexMismatch, av.FFmpegError):  # an open GOP, or damage: read the whole packet table instead
                 got = None
             if got is not None:
                 times = np.zeros(len(lazy))
                 times[wanted] = lazy.times_of(wanted)
                 return _clip(path, lazy.fps, wanted, got, times, lazy.duration, read, total=len(lazy))
-        table = _scan_packets(path)
+        table = scan_packets(path)
         if table.trusted and mode != "sequential":
             wanted = sample(table.times())
             read = {"plan": mode if table.seekable else "forward", "seeks": 0, "decoded": 0, "index": "full"}
@@ -147,199 +146,6 @@ def _check_arguments(num_frames, fps, timestamps, indices, window, size, mode) -
         raise ValueError(f"size must be a positive int (shorter side) or (height, width), got {size!r}")
     if mode not in ("auto", "seek", "sequential"):
         raise ValueError(f"mode must be 'auto', 'seek' or 'sequential', got {mode!r}")
-
-
-@dataclass
-class _PacketTable:
-    """What demuxing (no decoding) tells about the video stream; indices are presentation order."""
-
-    pts: np.ndarray  # int64 [N], sorted: frame k has timestamp pts[k]
-    decode_pos: np.ndarray  # int64 [N]: position of frame k's packet in decode order
-    seek_from: np.ndarray  # int64 [N]: decode position of the keyframe to seek to for frame k (-1: none)
-    packet_pts: np.ndarray  # int64 [packets]: pts of the packet at each decode position
-    time_base: Fraction
-    fps: float
-    duration: float
-    trusted: bool  # every packet has a distinct timestamp
-    seekable: bool
-    packets: int
-    stated_frames: int = 0  # the container's own frame count (0 where it states none: WebM, MKV, MPEG-TS)
-    read_error: str = ""  # why demuxing stopped before the end, if it did
-    end_byte: int = 0  # where the last video packet ends in the file
-
-    complete = True  # every frame's timestamp is known: an unknown one means damage
-
-    def times(self) -> np.ndarray:
-        if not len(self.pts):
-            return np.zeros(0)
-        return (self.pts - self.pts[0]).astype(np.float64) * float(self.time_base)
-
-    def prepare(self, wanted) -> None:
-        """Nothing to do: the whole table was read up front."""
-
-    def rank(self, pts) -> int | None:
-        """The presentation index of the frame with timestamp `pts`, None if no frame has it."""
-        if pts is None:
-            return None
-        k = int(np.searchsorted(self.pts, pts))
-        return k if k < len(self.pts) and self.pts[k] == pts else None
-
-    def landed(self, packet) -> int | None:
-        """The decode position of the packet a seek landed on."""
-        k = self.rank(packet.pts)
-        return None if k is None else int(self.decode_pos[k])
-
-    def seek_timestamp(self, key: int) -> int:
-        return int(self.packet_pts[key])
-
-
-def _scan_packets(path: str) -> _PacketTable:
-    import av
-
-    with av.open(path) as container:
-        if not container.streams.video:
-            raise VideoDecodeError(path, "the file has no video stream")
-        stream = container.streams.video[0]
-        pts, keys, durations, read_error, end_byte = [], [], [], "", 0
-        try:
-            for packet in container.demux(stream):
-                if packet.size == 0 or packet.is_discard:  # the flush packet at EOF; edit-list discards
-                    continue
-                pts.append(packet.pts)
-                keys.append(packet.is_keyframe)
-                durations.append(packet.duration or 0)
-                if packet.pos is not None and packet.pos >= 0:
-                    end_byte = max(end_byte, packet.pos + packet.size)
-        except (av.FFmpegError, EOFError) as err:  # a damaged or truncated tail: index what could be read
-            read_error = getattr(err, "strerror", None) or str(err)
-        rate = stream.average_rate or stream.guessed_rate or Fraction(0)
-        time_base = stream.time_base or Fraction(1, 1)
-        seekable = any(name in container.format.name.split(",") for name in SEEKABLE_FORMATS)
-        stated = stream.frames or 0
-        stated_duration = float(stream.duration * time_base) if stream.duration else 0.0  # the container's own
-    if not pts:
-        raise VideoDecodeError(path, "the video stream has no frames")
-    trusted = None not in pts and len(set(pts)) == len(pts)
-    if not trusted:
-        empty = np.zeros(0, np.int64)
-        return _PacketTable(empty, empty, empty, empty, time_base, float(rate), 0.0, False, False, len(pts), stated,
-                            read_error, end_byte)
-    pts_arr = np.asarray(pts, np.int64)
-    order = np.argsort(pts_arr, kind="stable")
-    decode_pos = order.astype(np.int64)
-    # Seek to the last keyframe at or before the frame's packet whose own timestamp is not after the frame's: with
-    # open GOPs, frames that follow a keyframe in decode order but precede it on screen need the GOP before.
-    positions = np.arange(len(pts))
-    last_key = np.maximum.accumulate(np.where(keys, positions, -1))  # per decode position
-    seek_from = last_key[decode_pos]
-    for frame in np.nonzero((seek_from >= 0) & (pts_arr[np.maximum(seek_from, 0)] > pts_arr[decode_pos]))[0]:
-        key = seek_from[frame]
-        while key >= 0 and pts_arr[key] > pts_arr[decode_pos[frame]]:
-            key = last_key[key - 1] if key > 0 else -1
-        seek_from[frame] = key
-    last = pts_arr[order[-1]]
-    tail = durations[order[-1]] or (round(1 / (rate * time_base)) if rate else 0)
-    duration = float((last - pts_arr[order[0]] + tail) * time_base) if not stated_duration else stated_duration
-    return _PacketTable(pts_arr[order], decode_pos, seek_from, pts_arr, time_base, float(rate), duration, True,
-                        seekable, len(pts), stated, read_error, end_byte)
-
-
-class _MovIndex:
-    """The packet table of an MP4/MOV read lazily: the frame count and keyframes from the file's own sample index,
-    timestamps only for the GOPs that hold wanted frames (reading every packet of a 2-minute video costs ~13 ms).
-
-    It relies on each keyframe being the first frame of its GOP on screen (a closed GOP): then the frame count
-    before a keyframe in decode order is its index. Every GOP read is checked for that; a file where it fails is read
-    the usual way. Sampling by time (fps, timestamps, window) needs every timestamp, so it uses the full table.
-    """
-
-    complete = False  # frames of GOPs not read have unknown timestamps: they are simply not wanted
-
-    def __init__(self, path, stream, entries):
-        n = len(entries)
-        self.path, self.time_base = path, stream.time_base
-        self.fps = float(stream.average_rate or stream.guessed_rate or 0)
-        self.duration = float(stream.duration * stream.time_base)
-        self.start = int(stream.start_time)
-        self.index_ts = np.array([e.timestamp for e in entries], np.int64)  # decode timestamps
-        # seek() takes presentation time; the first keyframe is shown at start_time and decoded at index_ts[0]
-        self.seek_offset = self.start - int(self.index_ts[0])
-        self.index_pos = np.array([e.pos for e in entries], np.int64)
-        self.keys = np.array([i for i, e in enumerate(entries) if e.is_keyframe], np.int64)
-        self.key_at = {int(self.index_pos[k]): int(k) for k in self.keys}
-        self.pts = np.full(n, -1, np.int64)  # by frame index, once its GOP is read
-        self.decode_pos = np.full(n, -1, np.int64)
-        self.packet_pts = np.full(n, -1, np.int64)  # by decode position
-        self.seek_from = self.keys[np.searchsorted(self.keys, np.arange(n), side="right") - 1]
-        self.ranks: dict[int, int] = {}
-        self.seekable = True
-
-    @classmethod
-    def open(cls, path):
-        """The lazy index of `path`, or None where the file's own index cannot be trusted for it."""
-        import av
-
-        with av.open(path) as container:
-            if "mov" not in container.format.name.split(",") or not container.streams.video:
-                return None
-            stream = container.streams.video[0]
-            entries = list(stream.index_entries)
-            if (not entries or stream.frames != len(entries) or stream.start_time is None or not stream.duration
-                    or any(e.is_discard for e in entries) or not entries[0].is_keyframe
-                    or entries[-1].pos + entries[-1].size > os.path.getsize(path)):  # truncated, fragmented, edited
-                return None
-            return cls(path, stream, entries)
-
-    def __len__(self) -> int:
-        return len(self.pts)
-
-    def times_of(self, wanted) -> np.ndarray:
-        return (self.pts[wanted] - self.start).astype(np.float64) * float(self.time_base)
-
-    def prepare(self, wanted) -> None:
-        """Read the timestamps of every GOP that holds a wanted frame (raises _Fallback if one is not closed)."""
-        import av
-
-        gops = sorted({int(self.seek_from[k]) for k in wanted} - {int(self.seek_from[k]) for k in self.ranks.values()})
-        if not gops:
-            return
-        with av.open(self.path) as container:
-            stream = container.streams.video[0]
-            for key in gops:
-                self._read_gop(container, stream, key)
-
-    def _read_gop(self, container, stream, key: int) -> None:
-        after = self.keys[self.keys > key]
-        end = int(after[0]) if len(after) else len(self.pts)
-        container.seek(self.seek_timestamp(key), stream=stream, backward=True, any_frame=False)
-        pts = []
-        for packet in container.demux(stream):
-            if packet.size == 0:
-                break
-            if not pts and packet.pos != self.index_pos[key]:
-                if packet.pos > self.index_pos[key] or packet.pos < 0:
-                    raise _Fallback  # landed past the keyframe: do not guess
-                continue  # landed on an earlier keyframe: read on to ours
-            pts.append(packet.pts)
-            if len(pts) == end - key:
-                break
-        if len(pts) != end - key or None in pts or len(set(pts)) != len(pts) or min(pts) != pts[0]:
-            raise _Fallback  # short, untimed, or an open GOP: the keyframe is not its GOP's first frame on screen
-        order = np.argsort(pts, kind="stable")
-        self.packet_pts[key:end] = pts
-        for rank, position in enumerate(order, start=key):
-            self.pts[rank] = pts[position]
-            self.decode_pos[rank] = key + position
-            self.ranks[int(pts[position])] = rank
-
-    def rank(self, pts) -> int | None:
-        return self.ranks.get(pts)
-
-    def landed(self, packet) -> int | None:
-        return self.key_at.get(packet.pos)
-
-    def seek_timestamp(self, key: int) -> int:
-        return int(self.index_ts[key]) + self.seek_offset
 
 
 class _Sampler:
@@ -416,10 +222,6 @@ class _Converter:
         return np.ascontiguousarray(np.rot90(array, turns)) if turns else array
 
 
-class _Fallback(Exception):
-    """The timestamps-based read met something it cannot vouch for: read the file in one counted pass instead."""
-
-
 def _open_for_decoding(path, threaded: bool = True):
     import av
 
@@ -431,7 +233,7 @@ def _open_for_decoding(path, threaded: bool = True):
     return container, stream
 
 
-def _decode_by_timestamp(path, table: _PacketTable, wanted: np.ndarray, size, read: dict):
+def _decode_by_timestamp(path, table: PacketTable, wanted: np.ndarray, size, read: dict):
     """{index: RGB array} for the wanted frames; None to fall back to a counted pass. Counts into `read`.
 
     read["plan"]: "auto" seeks where the packet table says it skips more than SEEK_COST_FRAMES frames, "seek" seeks
@@ -444,7 +246,7 @@ def _decode_by_timestamp(path, table: _PacketTable, wanted: np.ndarray, size, re
         for target in sorted(reader.want):
             if target not in reader.got:
                 reader.fetch(target)
-    except (_Fallback, av.FFmpegError):  # something it cannot vouch for, or a decoding error
+    except (IndexMismatch, av.FFmpegError):  # something it cannot vouch for, or a decoding error
         return None
     finally:
         reader.container.close()
@@ -454,7 +256,7 @@ def _decode_by_timestamp(path, table: _PacketTable, wanted: np.ndarray, size, re
 class _TimestampReader:
     """Decodes wanted frames, identified by their timestamps, seeking to keyframes where the plan says it pays."""
 
-    def __init__(self, path, table: _PacketTable, wanted, convert, read: dict):
+    def __init__(self, path, table: PacketTable, wanted, convert, read: dict):
         self.container, self.stream = _open_for_decoding(path)
         self.table, self.convert, self.read = table, convert, read
         self.want = set(int(k) for k in wanted)
@@ -478,7 +280,7 @@ class _TimestampReader:
             self.floor = int(table.packet_pts[key])
             self.read["seeks"] += 1
         elif not can_continue:
-            raise _Fallback
+            raise IndexMismatch
         self._decode_until(target)
 
     def _decode_until(self, target: int) -> None:
@@ -492,7 +294,7 @@ class _TimestampReader:
                 if self.pos is None:  # just sought: where did the demuxer land?
                     landed = self.table.landed(packet)
                     if landed is None or not packet.is_keyframe or packet.pts > self.floor:
-                        raise _Fallback
+                        raise IndexMismatch
                     self.pos, self.floor = landed, packet.pts
                 self.pos += 1
                 # Frames nothing refers to and nobody asked for need not be decoded (exact: no other frame uses them).
@@ -504,13 +306,13 @@ class _TimestampReader:
                 self._keep(frame)
             if target in self.got:
                 return
-        raise _Fallback  # the stream ended before the frame came out
+        raise IndexMismatch  # the stream ended before the frame came out
 
     def _keep(self, frame) -> None:
         self.read["decoded"] += 1
         k = self.table.rank(frame.pts)
         if k is None and (self.table.complete or frame.pts is None):
-            raise _Fallback
+            raise IndexMismatch
         if self.floor is not None and frame.pts < self.floor:
             return  # leading frames of an open GOP decoded without their references
         self.last_out = frame.pts
@@ -518,7 +320,7 @@ class _TimestampReader:
             self.got[k] = self.convert(frame)
 
 
-def _sequential(path, table: _PacketTable, sample: _Sampler, size) -> VideoClip:
+def _sequential(path, table: PacketTable, sample: _Sampler, size) -> VideoClip:
     """One pass from the start that counts decoded frames as ffmpeg does (a second pass if the count surprises)."""
     times = table.times() if table.trusted else None
     wanted = sample(times) if times is not None and len(times) else None
