@@ -5,7 +5,7 @@
 Generates 2-minute H.264 MP4s (30 fps, 640x360, B-frames) with a keyframe every 250 frames (x264's default, long
 GOP), every 60 frames (2 s, streaming-style) and every 12 frames (short GOP), plus a 20 s clip; asks each decoder for
 the same uniformly spaced 8 and 32 frames (full size, RGB), opening the file in every call as a data loader does;
-prints the median of repeated calls, the ratio to vidlm, and whether the frames equal the ffmpeg CLI's decode of the
+prints the median of repeated calls (the decoders take turns), the ratio to vidlm, and whether the frames equal the ffmpeg CLI's decode of the
 same indices. `--quick` uses shorter videos and fewer repeats; `--calibrate` measures where seeking pays.
 """
 
@@ -80,13 +80,16 @@ def ffmpeg_reference(path, indices) -> np.ndarray:
     return np.frombuffer(out, np.uint8).reshape(-1, HEIGHT, WIDTH, 3)
 
 
-def median_time(fn, path, indices, repeats: int) -> tuple[float, np.ndarray]:
-    times, frames = [], None
+def median_times(decoders: dict, path, indices, repeats: int) -> dict:
+    """{name: (median seconds, frames)}; the decoders take turns in every round, so drift hits all alike."""
+    times = {name: [] for name in decoders}
+    frames = {}
     for _ in range(repeats):
-        start = time.perf_counter()
-        frames = fn(path, indices)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), frames
+        for name, fn in decoders.items():
+            start = time.perf_counter()
+            frames[name] = fn(path, indices)
+            times[name].append(time.perf_counter() - start)
+    return {name: (statistics.median(times[name]), frames[name]) for name in decoders}
 
 
 def calibrate_seek_cost(repeats: int = 11) -> None:
@@ -123,7 +126,7 @@ def calibrate_seek_cost(repeats: int = 11) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="30 s videos, one repeat (a smoke run)")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--calibrate", action="store_true", help="measure where seeking pays (SEEK_COST_FRAMES)")
     args = parser.parse_args()
     if args.calibrate:
@@ -146,8 +149,7 @@ def main() -> None:
                 reference = ffmpeg_reference(path, indices)
                 plan = load_video(path, indices=indices).read
                 row = {"video": label, "frames": count, "plan": f"{plan['seeks']} seeks, {plan['decoded']} decoded"}
-                for name, fn in decoders.items():
-                    seconds_taken, frames = median_time(fn, path, indices, repeats)
+                for name, (seconds_taken, frames) in median_times(decoders, path, indices, repeats).items():
                     exact = frames.shape == reference.shape and np.array_equal(frames, reference)
                     row[name] = (seconds_taken, exact)
                 rows.append(row)

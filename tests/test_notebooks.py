@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import papermill
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
@@ -85,3 +86,66 @@ def test_compare_captions_notebook_shows_the_viewer(results_dir, tmp_path):
     assert f"'position': '1 / {len(improved)}', 'id': '{comparison.ids[improved[0]]}'" in shown
     assert f"'position': '2 / {len(improved)}', 'id': '{comparison.ids[improved[1]]}'" in shown
     assert f"{comparison.tuned} is better on {len(improved)}, worse on 1, the same on 1" in shown
+
+
+def test_data_exploration_notebook_on_synthetic_clips(tiny_checkpoints, tmp_path):
+    shown = run_notebook("00_data_exploration.ipynb", tmp_path, synthetic_dir=str(tmp_path / "synthetic"),
+                         synthetic_clips=6, model=tiny_checkpoints["llava-next-video"], num_frames=4, grid_videos=2,
+                         grid_frames=3)
+    assert json.dumps("explore/captions.csv: 6 records → 6 samples, 0 skipped")[1:-1] in shown
+    assert "| captions | 6 | 6 | 0.00 | 5 |" in shown  # source: the CSV name; 5 words per caption
+    assert "6 samples, llava-next-video at 4 frames: 64 visual + " in shown and "0 do not fit max_length=1024" in shown
+    assert shown.count('"image/png"') == 2  # the histograms and the frame grid
+    assert "6 videos: 6 ok, 0 damaged, 0 unusable" in shown
+
+
+def test_data_exploration_notebook_on_shot2story_fixtures(tiny_checkpoints, tmp_path):
+    from source_fixtures import make_shot2story
+
+    data = make_shot2story(tmp_path / "s2s")
+    (data["videos"] / "junk.mp4").write_bytes(b"not a video" * 50)
+    shown = run_notebook("00_data_exploration.ipynb", tmp_path, dataset_format="shot2story",
+                         annotations=str(data["json"]),
+                         loader_options={"video_dir": str(data["videos"]), "with_asr": True},
+                         model=tiny_checkpoints["video-llava"], num_frames=8, max_length=534,
+                         scan_dir=str(data["videos"]))
+    assert json.dumps("20k_val.json: 6 records → 2 samples, 7 skipped")[1:-1] in shown
+    assert "1#0: video not found" in shown
+    assert "| shot2story | 2 | 2 | 0.00 | 4 |" in shown
+    # 8 frames x 65 tokens + 14 or 24 text tokens (the second shot has its speech in the prompt).
+    assert "2 samples, video-llava at 8 frames: 520 visual + 14" in shown and "up to 544" in shown
+    assert "1 do not fit max_length=534 (e.g. ['clipA_8_24']); every sample fits with num_frames" in shown
+    assert "unusable  " in shown and "junk.mp4" in shown and "clipE.mp4" in shown
+    assert shown.count('"image/png"') == 2
+
+
+TINY_FINETUNE = dict(lora_r=16, lora_alpha=32, lora_dropout=0.0, train_projector=True, learning_rate=2e-3,
+                     projector_learning_rate=1e-2, max_steps=6, batch_size=8, gradient_accumulation_steps=1,
+                     warmup_steps=1, gradient_checkpointing=False, eval_every_steps=3, eval_limit=4,
+                     save_every_steps=3, logging_steps=1, max_new_tokens=8, eval_batch_size=8, torch_threads=1)
+
+
+@pytest.mark.parametrize("name, family, num_frames", [("10_finetune_llava_next_video.ipynb", "llava-next-video", 4),
+                                                      ("11_finetune_video_llava.ipynb", "video-llava", 8)])
+def test_finetune_notebook_trains_saves_and_compares(name, family, num_frames, tiny_checkpoints, synthetic_data,
+                                                     tmp_path):
+    out = tmp_path / "run"
+    shown = run_notebook(name, tmp_path, model=tiny_checkpoints[family], dataset=str(synthetic_data["train"]),
+                         eval_dataset=str(synthetic_data["test"]), num_frames=num_frames, output_dir=str(out),
+                         **TINY_FINETUNE)
+    assert "32 training clips, 8 held-out clips" in shown
+    assert f"{family} at {num_frames} frames: " in shown
+    record = json.loads((out / "adapter" / "run.json").read_text())
+    assert record["family"] == family and record["config"]["num_frames"] == num_frames
+    assert record["config"]["dataset"] == str(synthetic_data["train"]) and record["resumed_from"] is None
+    history = record["log_history"]
+    assert [h["step"] for h in history if "loss" in h] == [1, 2, 3, 4, 5, 6]
+    assert [h["step"] for h in history if "eval_CIDEr" in h] == [3, 6]  # the eval callback ran twice
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["checkpoint-3", "checkpoint-6"]
+    card = (out / "adapter" / "README.md").read_text()
+    assert f"| frames per clip | {num_frames} |" in card and "| steps | 6 |" in card
+    metrics = json.loads((out / "eval" / "metrics.json").read_text())
+    assert set(metrics) == {"vanilla", "fine-tuned"} and {"BLEU-4", "CIDEr"} <= set(metrics["vanilla"])
+    assert "| metric | vanilla | fine-tuned |" in shown and '"image/png"' in shown  # scores and training curves
+    rows = list(csv.DictReader(open(out / "eval" / "captions.csv")))
+    assert len(rows) == 8 and any(r["vanilla"] != r["fine-tuned"] for r in rows)  # 6 steps changed the captions

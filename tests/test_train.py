@@ -2,6 +2,7 @@ import json
 
 import pytest
 import torch
+from transformers import TrainerCallback
 
 from vidlm.collate import TrainCollator
 from vidlm.data import VideoTextDataset, read_captions_csv
@@ -109,3 +110,105 @@ def test_trainable_summary_counts_4bit_weights_like_full_precision(tiny_checkpoi
     lines = {line.split()[0]: line.split() for line in summary.splitlines()[1:]}
     assert lines["vision"][1] == "0" and lines["lora"][1] == lines["lora"][2] != "0"
     assert lines["projector"][1] != "0"  # trained in full with train_projector=True
+
+
+class _StopAt(TrainerCallback):
+    """Stops training after optimizer step `step`, as a crash or a lost Colab session would (the checkpoint of that
+    step is written first: the Trainer saves after on_step_end, before it leaves the loop)."""
+
+    def __init__(self, step: int | None = None):
+        self.step, self.steps_run = step, []
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.steps_run.append(state.global_step)
+        if state.global_step == self.step:
+            control.should_training_stop = True
+
+
+def _adapter_weights(adapter_dir) -> dict:
+    from safetensors.torch import load_file
+
+    return load_file(str(adapter_dir / "adapter_model.safetensors"))
+
+
+def test_an_interrupted_run_resumes_to_the_same_adapter(tiny_checkpoints, synthetic_data, tmp_path):
+    """8 steps straight vs 3 steps, stop, resume to 8: same weights and the loss log carries on where it stopped.
+
+    16 clips in batches of 4 make 4 steps per epoch, so the stop falls mid-epoch (the data order must be replayed)
+    and LoRA dropout 0.1 draws random masks (the RNG state must be restored too).
+    """
+    from models_fixtures import TRAIN_SETTINGS
+
+    samples = read_captions_csv(synthetic_data["train"])[:16]
+    settings = {**TRAIN_SETTINGS, "batch_size": 4, "lora_dropout": 0.1, "logging_steps": 1, "warmup_steps": 2}
+
+    def config(name, **extra):
+        return FinetuneConfig(model=tiny_checkpoints["llava-next-video"], output_dir=str(tmp_path / name),
+                              max_steps=8, save_every_steps=3, **settings, **extra)
+
+    straight = finetune(config("straight"), samples, verbose=False)
+    stopped = finetune(config("resumed", resume="auto"), samples, callbacks=[_StopAt(3)], verbose=False)
+    checkpoints = sorted(p.name for p in (tmp_path / "resumed" / "checkpoints").iterdir())
+    assert checkpoints == ["checkpoint-3"] and stopped.log_history[-1]["step"] == 3
+    stopped_weights = _adapter_weights(stopped.adapter_dir)
+    counter = _StopAt()
+    resumed = finetune(config("resumed", resume="auto"), samples, callbacks=[counter], verbose=False)
+    assert counter.steps_run == [4, 5, 6, 7, 8]  # it went on from step 3, not from scratch
+
+    losses = [[(h["step"], h["loss"]) for h in r.log_history if "loss" in h] for r in (straight, resumed)]
+    assert [s for s, _ in losses[1]] == list(range(1, 9))  # steps 1–3 come from the checkpoint's log
+    assert torch.allclose(torch.tensor([l for _, l in losses[1]]), torch.tensor([l for _, l in losses[0]]),
+                          rtol=0, atol=1e-6), losses
+    a, b = _adapter_weights(straight.adapter_dir), _adapter_weights(resumed.adapter_dir)
+    assert a.keys() == b.keys() and any("multi_modal_projector" in k for k in a)
+    worst = max((a[k] - b[k]).abs().max().item() for k in a)
+    assert worst <= 1e-6, worst
+    print(f"resume: max |straight - resumed| = {worst:.2e}")
+    assert max((a[k] - stopped_weights[k]).abs().max().item() for k in a) > 1e-3  # steps 4–8 did change them
+    assert json.loads((resumed.adapter_dir / "run.json").read_text())["resumed_from"].endswith("checkpoint-3")
+
+
+def test_resume_auto_starts_afresh_and_a_bad_path_says_what_to_pass(tmp_path):
+    from vidlm.train import resume_checkpoint
+
+    assert resume_checkpoint("auto", tmp_path / "nothing-yet") is None
+    assert resume_checkpoint(False, tmp_path) is None
+    for step in (5, 40, 100):
+        (tmp_path / f"checkpoint-{step}").mkdir()
+    assert resume_checkpoint("auto", tmp_path) == str(tmp_path / "checkpoint-100")  # by number, not by name
+    with pytest.raises(FileNotFoundError, match="'checkpoint-7' is not a Trainer checkpoint"):
+        resume_checkpoint("checkpoint-7", tmp_path)
+
+
+def test_two_processes_train_like_one_with_the_same_global_batch(tiny_checkpoints, synthetic_data, tmp_path):
+    """torchrun, 2 CPU processes (gloo DDP, QLoRA base) × batch 4 vs one process × batch 8: the same 8 clips per
+    step (accelerate shards one seeded permutation), gradients averaged → the same adapter, to float rounding."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from models_fixtures import TRAIN_SETTINGS
+
+    settings = {**TRAIN_SETTINGS, "logging_steps": 1, "max_steps": 6}  # 4 steps per epoch: crosses an epoch
+    single = finetune(FinetuneConfig(model=tiny_checkpoints["llava-next-video"], output_dir=str(tmp_path / "one"),
+                                     **settings), read_captions_csv(synthetic_data["train"]), verbose=False)
+    with socket.socket() as s:  # a free port for the rendezvous
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    overrides = [f"{k}={json.dumps(v)}" for k, v in {**settings, "batch_size": 4, "output_dir": str(tmp_path / "two"),
+                                                      "model": tiny_checkpoints["llava-next-video"]}.items()]
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port),
+               "-m", "vidlm.cli", "finetune", str(synthetic_data["train"]), *[a for o in overrides for a in ("--set", o)]]
+    run = subprocess.run(command, capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert run.returncode == 0, run.stderr[-3000:]
+    record = json.loads((tmp_path / "two" / "adapter" / "run.json").read_text())
+    assert record["world_size"] == 2 and record["config"]["batch_size"] == 4
+    two = [h["loss"] for h in record["log_history"] if "loss" in h]
+    one = [h["loss"] for h in single.log_history if "loss" in h]
+    assert len(two) == 6 and torch.allclose(torch.tensor(two), torch.tensor(one), rtol=1e-5, atol=0), (one, two)
+    a, b = _adapter_weights(single.adapter_dir), _adapter_weights(tmp_path / "two" / "adapter")
+    worst = max((a[k] - b[k]).abs().max().item() for k in a)
+    assert a.keys() == b.keys() and worst < 1e-5, worst  # weights are ~0.1: 1e-5 is float32 reduction-order noise
+    print(f"DDP: max |1 process - 2 processes| = {worst:.2e}; losses {one} vs {two}")

@@ -23,16 +23,13 @@ def generation_config(processor, max_new_tokens: int = 64):
                             bos_token_id=tok.bos_token_id)
 
 
-def load_finetuned(model_id: str, adapter_dir, quantization="4bit", device_map=None):
-    """The base model from `model_id` with the LoRA adapter (and trained projector, if any) from `adapter_dir`."""
-    from peft import PeftModel
+def load_finetuned(model_id: str, adapter_dir, quantization="4bit", device_map=None, subfolder: str | None = None):
+    """The base model from `model_id` with the LoRA adapter (and trained projector, if any) from `adapter_dir`
+    (a folder or a hub repo; `subfolder` inside it). Same as `vidlm.adapters.load_adapter`."""
+    from vidlm.adapters import load_adapter
 
-    from vidlm.models import load_model
-
-    base = load_model(model_id, quantization=quantization, device_map=device_map)
-    model = PeftModel.from_pretrained(base, os.fspath(adapter_dir))
-    model.vidlm_family = base.vidlm_family
-    return model.eval()
+    return load_adapter(model_id, os.fspath(adapter_dir), subfolder=subfolder, quantization=quantization,
+                        device_map=device_map)
 
 
 def caption_videos(model, processor, videos: list, prompt: str | list[str] = PROMPT, num_frames: int = 8,

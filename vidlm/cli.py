@@ -1,6 +1,6 @@
 """The `vidlm` command line: `vidlm tiny FAMILY OUTPUT_DIR`, `vidlm synthetic OUTPUT_DIR`,
 `vidlm caption INPUT.csv --output OUT.csv --model ID_OR_PATH`, `vidlm merge INPUT.csv --output OUT.csv`,
-`vidlm scan PATH...`."""
+`vidlm scan PATH...`, `vidlm finetune TRAIN.csv --set key=value ...` (also under torchrun / accelerate launch)."""
 
 from __future__ import annotations
 
@@ -42,7 +42,24 @@ def main(argv: list[str] | None = None) -> int:
     scan.add_argument("--timeout", type=float, default=300.0, help="seconds one file may take")
     scan.add_argument("--csv", help="also write every file's result to this CSV")
 
+    finetune = commands.add_parser("finetune", help="fine-tune with LoRA/QLoRA on a captions CSV (path, caption); "
+                                   "on several GPUs: torchrun --nproc_per_node N -m vidlm.cli finetune ...")
+    finetune.add_argument("dataset", metavar="TRAIN.csv")
+    finetune.add_argument("--eval-dataset", metavar="EVAL.csv", help="captioned every eval_every_steps")
+    finetune.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                          help="a FinetuneConfig field, e.g. --set model=llava-hf/LLaVA-NeXT-Video-7B-hf "
+                          "--set max_steps=500 (values are read as JSON when they parse, else as text)")
+
     args = parser.parse_args(argv)
+    if args.command == "finetune":
+        from vidlm.data import read_captions_csv
+        from vidlm.train import config_from_overrides, finetune as run_finetune
+
+        config = config_from_overrides(args.overrides, dataset=args.dataset)
+        evaluation = read_captions_csv(args.eval_dataset) if args.eval_dataset else None
+        result = run_finetune(config, read_captions_csv(args.dataset), eval_samples=evaluation)
+        print(f"adapter in {result.adapter_dir}")
+        return 0
     if args.command == "scan":
         from vidlm.scan import report, scan_videos, write_report_csv
 

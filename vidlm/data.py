@@ -1,6 +1,8 @@
 """Samples (a video and its conversation) and a torch Dataset that turns them into training features.
 
-The spine reads a plain CSV (`path`, `caption`); richer dataset formats build the same `Sample`.
+The spine reads a plain CSV (`path`, `caption`); richer dataset formats (ShareGPT4Video, Shot2Story, LLaVA
+conversation JSON: `vidlm.sources`) build the same `Sample`, with a time window where a caption covers only part of
+the video.
 """
 
 from __future__ import annotations
@@ -14,7 +16,12 @@ from vidlm.synthetic import PROMPT
 
 @dataclass
 class Sample:
-    """One training or evaluation example: a video, an instruction, its answer and earlier turns."""
+    """One training or evaluation example: a video, an instruction, its answer and earlier turns.
+
+    window: (start_s, end_s) when the answer describes only that part of the video (a keyframe interval, a shot);
+    None for the whole video. `end_s` may be `math.inf`: up to the end of the video.
+    source: where the sample comes from (e.g. "mixkit", "shot2story"), for per-source counts and splits.
+    """
 
     id: str
     video: str
@@ -22,6 +29,13 @@ class Sample:
     instruction: str = PROMPT
     history: list[tuple[str, str]] = field(default_factory=list)
     meta: dict = field(default_factory=dict)
+    window: tuple[float, float] | None = None
+    source: str = ""
+
+    @property
+    def turns(self) -> list[tuple[str, str | None]]:
+        """The whole conversation as (question, answer) pairs, this sample's own turn last."""
+        return [*self.history, (self.instruction, self.answer)]
 
 
 def read_captions_csv(path, instruction: str = PROMPT) -> list[Sample]:
@@ -56,12 +70,25 @@ def read_captions_csv(path, instruction: str = PROMPT) -> list[Sample]:
 class VideoTextDataset:
     """A map-style torch Dataset of `encode` features: decodes each video and builds its labelled prompt.
 
+    Frames are sampled uniformly from the sample's `window` when it has one, else from the whole video. Decoding
+    happens in `__getitem__`, so a `DataLoader(num_workers=N)` decodes in N worker processes.
     cache: keep features in memory after the first epoch (small data, e.g. the demo).
+    feature_cache: a folder (or `vidlm.feature_cache.FeatureCache`) keeping features on disk across runs; an entry is
+    used only while the processor, frame count, prompt and video file are the ones it was made from.
     """
 
-    def __init__(self, samples: list[Sample], processor, family, num_frames: int, cache: bool = False):
+    def __init__(self, samples: list[Sample], processor, family, num_frames: int, cache: bool = False,
+                 feature_cache=None):
         self.samples, self.processor, self.family, self.num_frames = samples, processor, family, num_frames
         self._cache = {} if cache else None
+        self.feature_cache = None
+        if feature_cache is not None:
+            from vidlm.feature_cache import FeatureCache, processor_fingerprint
+
+            if not isinstance(feature_cache, FeatureCache):
+                feature_cache = FeatureCache(feature_cache)
+            self.feature_cache = feature_cache
+            self._processor_key = processor_fingerprint(processor)
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -78,8 +105,21 @@ class VideoTextDataset:
         from vidlm.video import load_video
 
         sample = self.samples[i]
-        clip = load_video(sample.video, num_frames=self.num_frames)
-        features = encode(self.processor, self.prompt(sample), clip.frames)
+        prompt = self.prompt(sample)
+        key = None
+        if self.feature_cache is not None:
+            from vidlm.feature_cache import feature_key
+
+            key = feature_key(self._processor_key, self.num_frames, prompt, sample.video, sample.window)
+            features = self.feature_cache.get(key)
+            if features is not None:
+                if self._cache is not None:
+                    self._cache[i] = features
+                return features
+        clip = load_video(sample.video, num_frames=self.num_frames, window=sample.window)
+        features = encode(self.processor, prompt, clip.frames)
+        if key is not None:
+            self.feature_cache.put(key, features)
         if self._cache is not None:
             self._cache[i] = features
         return features

@@ -6,6 +6,7 @@ tiny checkpoint made by `vidlm.tiny` — so what the tests exercise is what user
 
 from __future__ import annotations
 
+import os
 from typing import Literal
 
 from vidlm.families import Family, family_of
@@ -56,15 +57,15 @@ def load_model(model_id: str, quantization: Quantization = "4bit", dtype=None, d
     model_id: hub id (e.g. `llava-hf/LLaVA-NeXT-Video-7B-hf`) or local folder; its family is read from its config.
     quantization: "4bit" (NF4 + double quantization, for QLoRA), "8bit", or "none".
     dtype: compute/weight dtype; by default bfloat16/float16 on GPU and float32 on CPU.
-    device_map: where to put the weights; by default the first GPU if there is one, else the CPU.
+    device_map: where to put the weights; by default the process's GPU (LOCAL_RANK, else 0) if any, else the CPU.
     """
     import torch
     import transformers
 
     family = family_of(load_config(model_id))
     dtype = dtype or compute_dtype()
-    if device_map is None:
-        device_map = {"": 0} if torch.cuda.is_available() else {"": "cpu"}
+    if device_map is None:  # under torchrun / accelerate launch each process takes the GPU of its local rank
+        device_map = {"": int(os.environ.get("LOCAL_RANK", 0))} if torch.cuda.is_available() else {"": "cpu"}
     model_class = getattr(transformers, family.model_class)
     model = model_class.from_pretrained(
         model_id, dtype=dtype, device_map=device_map, trust_remote_code=trust_remote_code,

@@ -119,9 +119,11 @@ def plot_dataset(stats, budget=None, bins: int = 20):
     if budget is not None:
         panels.append((f"tokens per sample ({budget.num_frames} frames)", budget.totals))
     fig, axes = plt.subplots(2, 3, figsize=(12, 6), squeeze=False)
-    for ax, (title, values) in zip(axes.flat, panels):
+    for i, (ax, (title, values)) in enumerate(zip(axes.flat, panels)):
+        # The budget panel spans 0..max_length, so bars stay visible beside the limit line however close they are.
+        span = (0, max(budget.max_length, *values) * 1.02) if budget is not None and i == 5 and values else None
         if values:
-            ax.hist(values, bins=bins, color="tab:blue")
+            ax.hist(values, bins=bins, range=span, color="tab:blue")
         else:
             ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes)
         ax.set_title(title, fontsize=10)
@@ -152,8 +154,9 @@ def plot_frame_grid(samples, num_frames: int = 4, size: int = 96):
                     ax.text(0, 0.5, clip[-80:], fontsize=7, wrap=True, transform=ax.transAxes)
                 continue
             ax.imshow(clip.frames[min(k, len(clip.frames) - 1)])
-            ax.set_title(f"{clip.timestamps[min(k, len(clip.frames) - 1)]:.2f} s", fontsize=8)
-        row_axes[0].text(0, 1.25, f"{sample.id} ({finite_window(sample.window)})", fontsize=8,
-                         transform=row_axes[0].transAxes)
+            label = f"{sample.id} ({finite_window(sample.window)})\n" if k == 0 else ""
+            ax.set_title(f"{label}{clip.timestamps[min(k, len(clip.frames) - 1)]:.2f} s", fontsize=8, loc="left")
+        if isinstance(clip, str):
+            row_axes[0].set_title(f"{sample.id} ({finite_window(sample.window)})", fontsize=8, loc="left")
     fig.tight_layout()
     return fig

@@ -23,6 +23,7 @@ class FinetuneConfig:
     """Everything a fine-tuning run depends on; a notebook's `parameters` cell uses the same names."""
 
     model: str = "llava-hf/LLaVA-NeXT-Video-7B-hf"  # hub id or local folder
+    dataset: str = ""  # what the samples are (a CSV path, "mixkit+pexels"…): recorded in run.json and the model card
     output_dir: str = "runs/finetune"  # the adapter, processor and run.json land in output_dir/adapter
     quantization: Literal["4bit", "8bit", "none"] = "4bit"  # 4bit = QLoRA
     num_frames: int = 8  # frames sampled uniformly per clip
@@ -45,10 +46,13 @@ class FinetuneConfig:
     gradient_checkpointing: bool = True
     max_length: int | None = None  # None = the language model's max_position_embeddings
     cache_features: bool = False  # keep processed clips in memory after the first epoch (small datasets only)
+    feature_cache_dir: str | None = None  # keep processed clips on disk across runs (see vidlm.feature_cache)
     eval_every_steps: int = 0  # caption the eval samples every N steps and log caption metrics (0 = never)
     eval_max_new_tokens: int = 32
     logging_steps: int = 10
-    save_steps: int = 0  # checkpoint every N steps (0 = only the final adapter)
+    save_steps: int = 0  # older name of save_every_steps, still honoured
+    save_every_steps: int = 0  # Trainer checkpoint (adapter, optimizer, scheduler, RNG) every N steps; 0 = none
+    resume: bool | str = False  # "auto": from the last checkpoint in output_dir/checkpoints if any; or a path
     seed: int = 0
     extra_training_args: dict = field(default_factory=dict)  # passed through to TrainingArguments
 
@@ -86,19 +90,24 @@ def finetune(config: FinetuneConfig, train_samples: list[Sample], callbacks=None
     processor = load_processor(config.model)
     model = load_model(config.model, quantization=config.quantization)
     family = family_of(model.config)
-    dataset = VideoTextDataset(train_samples, processor, family, config.num_frames, cache=config.cache_features)
+    dataset = VideoTextDataset(train_samples, processor, family, config.num_frames, cache=config.cache_features,
+                               feature_cache=config.feature_cache_dir)
     budget = check_token_budget(processor, model.config, family, config.num_frames,
                                 [dataset.prompt(s) for s in train_samples], config.max_length,
                                 ids=[s.id for s in train_samples])
     if verbose:
         print(f"Token budget: {budget.visual_tokens} visual + ≤{max(budget.text_tokens)} text = {budget.longest} "
               f"of {budget.max_length} tokens")
+    out = Path(config.output_dir)
+    resume_from = resume_checkpoint(config.resume, out / "checkpoints")
+    if verbose and resume_from:
+        print(f"Resuming from {resume_from}")
     model = apply_lora(model, LoraSettings(config.lora_r, config.lora_alpha, config.lora_dropout,
                                            config.lora_target_modules, config.train_projector,
                                            config.gradient_checkpointing), family, verbose=verbose)
     optimizer = torch.optim.AdamW(_param_groups(model, family, config), weight_decay=config.weight_decay)
-    out = Path(config.output_dir)
-    args = TrainingArguments(
+    save_every = config.save_every_steps or config.save_steps
+    settings = dict(
         output_dir=str(out / "checkpoints"),
         per_device_train_batch_size=config.batch_size,
         gradient_accumulation_steps=config.gradient_accumulation_steps,
@@ -110,8 +119,8 @@ def finetune(config: FinetuneConfig, train_samples: list[Sample], callbacks=None
         lr_scheduler_kwargs={"min_lr_rate": config.min_lr_ratio} if config.min_lr_ratio > 0 else {},
         max_grad_norm=config.max_grad_norm,
         logging_steps=config.logging_steps,
-        save_strategy="steps" if config.save_steps else "no",
-        save_steps=config.save_steps or 500,
+        save_strategy="steps" if save_every else "no",
+        save_steps=save_every or 500,
         save_total_limit=2,
         seed=config.seed,
         bf16=getattr(model, "dtype", None) == torch.bfloat16,
@@ -120,8 +129,11 @@ def finetune(config: FinetuneConfig, train_samples: list[Sample], callbacks=None
         dataloader_num_workers=0,
         dataloader_pin_memory=torch.cuda.is_available(),
         disable_tqdm=not verbose,
-        **config.extra_training_args,
+        # On CPU-only machines accelerate runs torchrun's processes as gloo DDP only when told to use the CPU;
+        # otherwise each process would train alone on its full copy of the data.
+        use_cpu=not torch.cuda.is_available(),
     )
+    args = TrainingArguments(**{**settings, **config.extra_training_args})  # extra_training_args win
     callbacks = list(callbacks or [])
     if verbose and is_in_notebook():  # the notebook progress table is HTML: invisible in a headless papermill log
         callbacks.append(_PrintLoss())
@@ -135,14 +147,50 @@ def finetune(config: FinetuneConfig, train_samples: list[Sample], callbacks=None
         if isinstance(callback, CaptionEvalCallback):
             callback.trainer = trainer  # it logs through the trainer, so every reporter (TensorBoard…) sees it
     start = time.perf_counter()
-    trainer.train()
+    trainer.train(resume_from_checkpoint=resume_from)
     seconds = time.perf_counter() - start
     adapter_dir = out / "adapter"
-    model.save_pretrained(adapter_dir, safe_serialization=True)
-    processor.save_pretrained(adapter_dir)
-    record = write_run_record(adapter_dir / "run.json", config, family=family.name, train_samples=len(train_samples),
-                              train_seconds=round(seconds, 1), log_history=trainer.state.log_history)
+    record = adapter_dir / "run.json"
+    if trainer.is_world_process_zero():  # under torchrun every rank holds the same weights: one writes them
+        model.save_pretrained(adapter_dir, safe_serialization=True)
+        processor.save_pretrained(adapter_dir)
+        write_run_record(record, config, family=family.name, train_samples=len(train_samples),
+                         train_seconds=round(seconds, 1), resumed_from=resume_from,
+                         world_size=trainer.args.world_size, log_history=trainer.state.log_history)
     return FinetuneResult(adapter_dir, record, trainer.state.log_history, model, seconds)
+
+
+def config_from_overrides(pairs: list[str], **fields) -> FinetuneConfig:
+    """A FinetuneConfig from `key=value` strings (the command line's `--set`); values parse as JSON, else text."""
+    import dataclasses
+    import json
+
+    known = {f.name for f in dataclasses.fields(FinetuneConfig)}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or key not in known:
+            raise ValueError(f"Bad setting {pair!r}: write KEY=VALUE with KEY one of {sorted(known)}")
+        try:
+            fields[key] = json.loads(text)
+        except json.JSONDecodeError:
+            fields[key] = text  # a model id, a path, "auto"…
+    return FinetuneConfig(**fields)
+
+
+def resume_checkpoint(resume: bool | str | None, checkpoint_dir) -> str | None:
+    """The Trainer checkpoint to resume from: None (start afresh), the newest `checkpoint-N` (resume="auto" or
+    True; None when there is none yet, so the same call starts and later resumes a run) or the folder given."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    if resume in (False, None, ""):
+        return None
+    if resume in (True, "auto"):
+        return get_last_checkpoint(str(checkpoint_dir)) if Path(checkpoint_dir).is_dir() else None
+    path = Path(resume)
+    if not (path / "trainer_state.json").is_file():
+        raise FileNotFoundError(f"resume={resume!r} is not a Trainer checkpoint (no trainer_state.json there); pass "
+                                f"a checkpoint-N folder, 'auto' for the newest in {checkpoint_dir}, or False")
+    return str(path)
 
 
 class _PrintLoss(TrainerCallback):
@@ -181,7 +229,8 @@ class CaptionEvalCallback(TrainerCallback):
         from vidlm.video import load_video
 
         if self._frames is None:
-            self._frames = [load_video(s.video, num_frames=self.num_frames).frames for s in self.samples]
+            self._frames = [load_video(s.video, num_frames=self.num_frames, window=getattr(s, "window", None)).frames
+                            for s in self.samples]
         with _no_cpu_inference_repacking(model):
             captions = caption_videos(model, self.processor, self._frames, batch_size=self.batch_size,
                                       max_new_tokens=self.max_new_tokens, progress=False)

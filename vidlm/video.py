@@ -13,8 +13,9 @@ How it stays exact:
   reports an error), vidlm falls back to one sequential pass that counts decoded frames exactly as ffmpeg does.
 
 How it stays fast: for each request it plans, from the packet table, whether to seek to the keyframe before each
-wanted frame or to keep decoding forward (`SEEK_COST_FRAMES`, measured by `benchmarks/bench_video.py`); decoding is
-threaded; only wanted frames are converted to RGB, resized by swscale in the same step when `size` is given.
+wanted frame or to keep decoding forward (`SEEK_COST_FRAMES`, measured by `benchmarks/bench_video.py`); frames that
+nothing refers to and nobody asked for are not decoded; only wanted frames are converted to RGB, resized by swscale in
+the same step when `size` is given.
 
 Anything that cannot be read raises `VideoDecodeError` naming the file and the reason.
 """
@@ -34,9 +35,11 @@ from vidlm.video_index import IndexMismatch, MovIndex, PacketTable, scan_packets
 # on and seeking cost the same CPU when 5 to 7 frames were to be skipped. The plan seeks only when it skips more.
 SEEK_COST_FRAMES = 6
 
-# Frame threads per decoder. Each seek discards the frames in flight, so more threads waste more work on sampled
-# reads (on 2 cores, 2 threads beat FFmpeg's automatic 3 in wall time and CPU); data loaders add their own workers.
-DECODE_THREADS = min(4, os.cpu_count() or 1)
+# Decoding threads per read. Sampled reads seek often and every seek discards the frames in flight in a frame-thread
+# pipeline: on 2 cores, 8 frames from a 2-minute 640x360 video with a keyframe every 250 frames took 285-303 ms on
+# one thread and 380-404 ms on two (32 frames: 667-710 vs 789-941 ms). Data loaders decode several videos at once in
+# their workers anyway. Raise it for single long sequential reads on a machine with idle cores.
+DECODE_THREADS = 1
 
 
 class VideoDecodeError(RuntimeError):
@@ -227,9 +230,11 @@ def _open_for_decoding(path, threaded: bool = True):
 
     container = av.open(path)
     stream = container.streams.video[0]
-    if threaded:
+    if threaded and DECODE_THREADS > 1:
         stream.thread_type = "FRAME"
         stream.codec_context.thread_count = DECODE_THREADS
+    else:
+        stream.codec_context.thread_count = 1  # FFmpeg's default would start a thread per core
     return container, stream
 
 

@@ -1,0 +1,148 @@
+"""Look at a dataset before training on it: per-sample video and caption statistics, and the token budget.
+
+    scans = scan_videos(sorted({s.video for s in samples}), full=False)
+    stats = dataset_stats(samples, scans, tokenizer=processor.tokenizer)
+    budget = token_budget(samples, "llava-hf/LLaVA-NeXT-Video-7B-hf", num_frames=8)
+    print(budget.summary())  # "120 samples: 1152 visual + 18–96 text tokens; 3 do not fit max_length=4096"
+
+The plots are in `vidlm.plots` (`plot_dataset`, `plot_frame_grid`).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+
+@dataclass
+class DatasetStats:
+    """One row per sample: id, source, video, duration (of its window, if it has one), width, height, fps,
+    caption_words, caption_tokens (None where unknown: an unreadable video, no tokenizer given)."""
+
+    rows: list[dict]
+
+    def column(self, name: str) -> list:
+        """The known values of one column."""
+        return [row[name] for row in self.rows if row.get(name) is not None]
+
+    def counts_by_source(self) -> dict[str, int]:
+        return dict(Counter(row["source"] or "(none)" for row in self.rows).most_common())
+
+    def table(self) -> str:
+        """A Markdown table per source: samples, distinct videos, hours of video, median caption length."""
+        lines = ["| source | samples | videos | hours | median words |", "|---|---:|---:|---:|---:|"]
+        for source in self.counts_by_source():
+            rows = [r for r in self.rows if (r["source"] or "(none)") == source]
+            seconds = {r["video"]: r["duration"] for r in rows if r["duration"] is not None and not r["windowed"]}
+            seconds_w = sum(r["duration"] for r in rows if r["duration"] is not None and r["windowed"])
+            words = sorted(r["caption_words"] for r in rows)
+            lines.append(f"| {source} | {len(rows)} | {len({r['video'] for r in rows})} | "
+                         f"{(sum(seconds.values()) + seconds_w) / 3600:.2f} | {words[len(words) // 2]} |")
+        return "\n".join(lines)
+
+
+def caption_words(text: str | None) -> int:
+    return len(re.findall(r"\S+", text or ""))
+
+
+def dataset_stats(samples: list, scans=None, tokenizer=None) -> DatasetStats:
+    """Per-sample statistics. scans: `vidlm.scan.scan_videos` results for the samples' videos (durations,
+    resolutions, fps); tokenizer: counts caption tokens (the processor's tokenizer)."""
+    by_path = {r.path: r for r in (scans or [])}
+    rows = []
+    for sample in samples:
+        scan = by_path.get(sample.video)
+        duration = scan.duration if scan is not None and scan.usable else None
+        if duration is not None and sample.window is not None:
+            start, end = sample.window
+            duration = max(0.0, min(end, duration) - start)
+        tokens = None
+        if tokenizer is not None and sample.answer:
+            tokens = len(tokenizer(sample.answer, add_special_tokens=False)["input_ids"])
+        usable = scan is None or scan.usable
+        rows.append({"id": sample.id, "source": sample.source, "video": sample.video,
+                     "windowed": sample.window is not None, "duration": duration, "width": scan.width if scan and usable else None,
+                     "height": scan.height if scan and usable else None, "fps": scan.fps if scan and usable else None,
+                     "caption_words": caption_words(sample.answer), "caption_tokens": tokens})
+    return DatasetStats(rows)
+
+
+@dataclass
+class BudgetReport:
+    """Sequence length of every sample for one family and frame count: visual tokens + its text tokens."""
+
+    ids: list[str]
+    visual_tokens: int
+    text_tokens: list[int]
+    max_length: int
+    family: str
+    num_frames: int
+    tokenizer: object = field(default=None, repr=False)
+
+    @property
+    def totals(self) -> list[int]:
+        return [self.visual_tokens + t for t in self.text_tokens]
+
+    @property
+    def over(self) -> list[str]:
+        """The ids of the samples that do not fit `max_length`."""
+        return [i for i, total in zip(self.ids, self.totals) if total > self.max_length]
+
+    def summary(self) -> str:
+        if not self.ids:
+            return "no samples"
+        text = f"{min(self.text_tokens)}–{max(self.text_tokens)}"
+        fit = (self.max_length - max(self.text_tokens)) // max(self.visual_tokens // self.num_frames, 1)
+        line = (f"{len(self.ids)} samples, {self.family} at {self.num_frames} frames: {self.visual_tokens} visual + "
+                f"{text} text tokens = up to {max(self.totals)}; {len(self.over)} do not fit "
+                f"max_length={self.max_length}")
+        if self.over:
+            line += f" (e.g. {self.over[:5]}); every sample fits with num_frames ≤ {max(fit, 0)}"
+        return line
+
+
+def token_budget(samples: list, model: str, num_frames: int, max_length: int | None = None) -> BudgetReport:
+    """How many tokens each sample needs with `model`'s processor and family at `num_frames` frames, and which
+    do not fit `max_length` (default: the language model's max_position_embeddings). Loads only the processor and
+    the config, no weights."""
+    from transformers import AutoConfig
+
+    from vidlm.families import family_of
+    from vidlm.models import load_processor
+    from vidlm.prompts import format_prompt
+
+    processor = load_processor(model)
+    config = AutoConfig.from_pretrained(model)
+    family = family_of(config)
+    if max_length is None:
+        max_length = config.text_config.max_position_embeddings
+    visual = num_frames * family.tokens_per_frame(config)
+    text = []
+    for sample in samples:
+        prompt = format_prompt(family, sample.instruction, sample.answer, sample.history, processor)
+        text.append(len(processor.tokenizer(prompt.text)["input_ids"]) - 1)  # the placeholder becomes the visuals
+    return BudgetReport([s.id for s in samples], visual, text, max_length, family.name, num_frames,
+                        processor.tokenizer)
+
+
+def sample_frames(samples: list, num_frames: int = 4, size: int = 96) -> list[tuple[object, object]]:
+    """(sample, VideoClip or the error message) for each sample: frames from its window, shorter side `size` px."""
+    from vidlm.video import VideoDecodeError, load_video
+
+    out = []
+    for sample in samples:
+        try:
+            out.append((sample, load_video(sample.video, num_frames=num_frames, window=sample.window, size=size)))
+        except (VideoDecodeError, ValueError) as err:
+            out.append((sample, str(err)))
+    return out
+
+
+def finite_window(window) -> str:
+    """A window for a label: `1.0–2.5 s`, `1.0 s–end`."""
+    if window is None:
+        return "whole video"
+    start, end = window
+    return f"{start:.1f} s–end" if math.isinf(end) else f"{start:.1f}–{end:.1f} s"

@@ -1,0 +1,131 @@
+"""Processed features on disk, keyed by everything they depend on, so a stale entry is never used.
+
+A key is the SHA-256 of: the processor (its whole configuration, chat template and tokenizer), the number of frames,
+the prompt (text and supervised spans), the video file (resolved path, size and modification time — or its content
+hash with `content_hash=True`) and the sample's time window. Change any of them and the key changes: the old entry
+is simply never read again (`FeatureCache.clear()` removes everything).
+
+Entries are safetensors files of tensors only — reading one runs no code, unlike a pickle. Each is written under a
+temporary name and renamed, so an interrupted run never leaves a half-written entry under a real key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+# Bump when the layout of cached features changes, so entries written by an older vidlm are ignored.
+FORMAT_VERSION = 1
+
+
+def processor_fingerprint(processor) -> str:
+    """A hash of what decides a processor's output: its configuration, chat template and tokenizer (vocabulary,
+    normalisation, special tokens). Two processors with the same fingerprint turn the same input into the same
+    features."""
+    parts = [type(processor).__name__]
+    to_json = getattr(processor, "to_json_string", None)
+    parts.append(to_json() if to_json is not None else repr(processor))
+    parts.append(str(getattr(processor, "chat_template", None)))
+    tokenizer = getattr(processor, "tokenizer", None)
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        parts.append(backend.to_str())
+    elif tokenizer is not None:
+        parts.append(json.dumps(sorted(tokenizer.get_vocab().items())))
+    if tokenizer is not None:
+        parts.append(json.dumps(tokenizer.special_tokens_map, sort_keys=True, default=str))
+    return _sha256("\0".join(parts))
+
+
+def video_fingerprint(path, content_hash: bool = False) -> dict:
+    """What identifies the video's bytes: resolved path, size and mtime (cheap), or a SHA-256 of the content."""
+    path = Path(path).resolve()
+    stat = path.stat()
+    if content_hash:
+        digest = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        return {"size": stat.st_size, "sha256": digest.hexdigest()}
+    return {"path": str(path), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def feature_key(processor_key: str, num_frames: int, prompt, video, window=None, content_hash: bool = False) -> str:
+    """The cache key of one sample's features (hex SHA-256).
+
+    processor_key: `processor_fingerprint(processor)`; prompt: a `vidlm.prompts.Prompt` or its text.
+    """
+    text = getattr(prompt, "text", prompt)
+    spans = [list(s) for s in getattr(prompt, "supervised", [])]
+    ingredients = {
+        "format": FORMAT_VERSION,
+        "processor": processor_key,
+        "num_frames": int(num_frames),
+        "prompt": text,
+        "supervised": spans,
+        "video": video_fingerprint(video, content_hash),
+        "window": None if window is None else [float(window[0]), float(window[1])],
+    }
+    return _sha256(json.dumps(ingredients, sort_keys=True))
+
+
+class FeatureCache:
+    """A folder of `<key>.safetensors` feature files (tensors only).
+
+    >>> cache = FeatureCache("cache/features")
+    >>> cache.put(key, features); cache.get(key)  # the same tensors; None for a key never written
+    """
+
+    def __init__(self, root):
+        self.root = Path(root)
+
+    def path(self, key: str) -> Path:
+        return self.root / key[:2] / f"{key}.safetensors"
+
+    def get(self, key: str) -> dict | None:
+        """The features stored under `key`, or None (never written, or unreadable: it is then recomputed)."""
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        path = self.path(key)
+        if not path.is_file():
+            return None
+        try:
+            return load_file(path)
+        except (SafetensorError, OSError, ValueError):  # damaged by a crash of something else: recompute it
+            path.unlink(missing_ok=True)
+            return None
+
+    def put(self, key: str, features: dict) -> Path:
+        """Store `features` ({name: tensor}) under `key`, atomically."""
+        import torch
+        from safetensors.torch import save_file
+
+        bad = {name: type(value).__name__ for name, value in features.items() if not isinstance(value, torch.Tensor)}
+        if bad:
+            raise TypeError(f"Only tensors can be cached; these entries are not: {bad}")
+        path = self.path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f"{path.name}.{os.getpid()}.partial")  # one per process: workers may race
+        try:
+            save_file({name: value.contiguous() for name, value in features.items()}, partial)
+            os.replace(partial, path)
+        finally:
+            partial.unlink(missing_ok=True)
+        return path
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self.root.glob("*/*.safetensors")) if self.root.is_dir() else 0
+
+    def clear(self) -> int:
+        """Delete every entry; returns how many there were."""
+        entries = list(self.root.glob("*/*.safetensors")) if self.root.is_dir() else []
+        for entry in entries:
+            entry.unlink()
+        return len(entries)
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
