@@ -92,6 +92,19 @@ def video_problem(path: Path) -> str | None:
     return None
 
 
+def read_json_list(path: Path, hint: str) -> list:
+    """The records of a file holding one JSON list; `hint` finishes the error for invalid JSON (what to do)."""
+    import json
+
+    try:
+        records = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: not valid JSON ({err}); {hint}") from err
+    if not isinstance(records, list):
+        raise ValueError(f"{path}: expected a JSON list of records, got a {type(records).__name__}")
+    return records
+
+
 def usable_video(path: Path, record_id: str, report: SkipReport) -> bool:
     """Whether the video of record `record_id` exists and is not empty; if not, the record is reported as skipped."""
     if not path.is_file():

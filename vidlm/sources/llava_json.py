@@ -9,11 +9,10 @@ A JSON list, or JSON Lines (one record per line) when the file ends in `.jsonl`.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from vidlm.data import Sample
-from vidlm.sources.common import Loaded, SkipReport, finish, first_problem, usable_video
+from vidlm.sources.common import Loaded, SkipReport, finish, first_problem, read_json_list, usable_video
 
 VIDEO_PLACEHOLDER = "<video>"
 HUMAN, GPT = ("human", "user"), ("gpt", "assistant")
@@ -54,12 +53,7 @@ def _records(path: Path, report: SkipReport) -> list[tuple[str, object]]:
         from vidlm.sources.sharegpt4video import read_jsonl
 
         return read_jsonl(path, report)
-    try:
-        records = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: not valid JSON ({err}); use a .jsonl name for one record per line") from err
-    if not isinstance(records, list):
-        raise ValueError(f"{path}: expected a JSON list of records, got a {type(records).__name__}")
+    records = read_json_list(path, "use a .jsonl name for one record per line")
     report.records = len(records)
     return [(f"record {i}", r) for i, r in enumerate(records)]
 

@@ -11,13 +11,12 @@ Shot files that do not exist yet are cut from the multi-shot clip with `vidlm.sh
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Literal
 
 from vidlm.data import Sample
-from vidlm.sources.common import Loaded, SkipReport, finish, first_problem, usable_video
+from vidlm.sources.common import Loaded, SkipReport, finish, first_problem, read_json_list, usable_video
 
 SHOT_PROMPT = "Describe the video."
 SUMMARY_PROMPT = "Describe the video in detail, shot by shot."
@@ -40,12 +39,7 @@ def load_shot2story(annotations, video_dir, shot_dir=None, task: Literal["shots"
     if task not in ("shots", "summary"):
         raise ValueError(f"task must be 'shots' (single-shot captioning) or 'summary' (multi-shot), got {task!r}")
     path = Path(annotations)
-    try:
-        records = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: not valid JSON ({err}); a Shot2Story annotation file is one JSON list") from err
-    if not isinstance(records, list):
-        raise ValueError(f"{path}: expected a JSON list of records, got a {type(records).__name__}")
+    records = read_json_list(path, "a Shot2Story annotation file is one JSON list")
     video_dir = Path(video_dir)
     shot_dir = Path(shot_dir) if shot_dir is not None else video_dir / "shots"
     split = next(iter(re.findall(r"(train|val|test)", path.stem)), "")
