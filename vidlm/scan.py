@@ -39,13 +39,15 @@ class ScanResult:
 
 def check_video(path, full: bool = True) -> ScanResult:
     """Check one file in this process. full: decode every frame (finds damage anywhere); else sample 8 frames."""
+    import av
+
     from vidlm.video import VideoDecodeError, _count_pass, load_video
     from vidlm.video_index import scan_packets
 
     path = os.fspath(path)
     try:
         clip = load_video(path, num_frames=8, size=16)  # small frames: the check is about decoding, not pixels
-        with _open(path) as container:
+        with av.open(path) as container:
             stream = container.streams.video[0]
             width, height = stream.codec_context.width, stream.codec_context.height
         result = ScanResult(path, "ok", "", clip.total_frames, round(clip.duration, 3), round(clip.fps, 3), width,
@@ -58,8 +60,9 @@ def check_video(path, full: bool = True) -> ScanResult:
             problems = [f"only {decoded} of {listed} frames decode"] if decoded < listed else []
             if table.read_error:
                 problems.append(f"the file cannot be read past frame {table.packets} ({table.read_error})")
-            unread = os.path.getsize(path) - table.end_byte
-            if not table.stated_frames and unread > 0.1 * os.path.getsize(path):  # MP4s keep their index at the end
+            size = os.path.getsize(path)
+            unread = size - table.end_byte
+            if not table.stated_frames and unread > 0.1 * size:  # MP4s keep their index at the end
                 problems.append(f"the demuxer stopped after frame {table.packets} with {unread} bytes unread")
             if problems:
                 result.status, result.reason = "damaged", "; ".join(problems)
@@ -68,12 +71,6 @@ def check_video(path, full: bool = True) -> ScanResult:
         return ScanResult(path, "unusable", err.reason)
     except Exception as err:  # noqa: BLE001 — any failure of one file is that file's verdict, never the scan's end
         return ScanResult(path, "unusable", f"{type(err).__name__}: {err}")
-
-
-def _open(path):
-    import av
-
-    return av.open(path)
 
 
 def expand_paths(paths) -> list[str]:

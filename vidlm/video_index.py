@@ -116,7 +116,7 @@ def scan_packets(path: str) -> PacketTable:
         seek_from[frame] = key
     last = pts_arr[order[-1]]
     tail = durations[order[-1]] or (round(1 / (rate * time_base)) if rate else 0)
-    duration = float((last - pts_arr[order[0]] + tail) * time_base) if not stated_duration else stated_duration
+    duration = stated_duration or float((last - pts_arr[order[0]] + tail) * time_base)
     return PacketTable(pts_arr[order], decode_pos, seek_from, pts_arr, time_base, float(rate), duration, True,
                         seekable, len(pts), stated, read_error, end_byte)
 
@@ -149,7 +149,6 @@ class MovIndex:
         self.packet_pts = np.full(n, -1, np.int64)  # by decode position
         self.seek_from = self.keys[np.searchsorted(self.keys, np.arange(n), side="right") - 1]
         self.ranks: dict[int, int] = {}
-        self.seekable = True
 
     @classmethod
     def open(cls, path):
