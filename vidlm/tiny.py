@@ -46,8 +46,11 @@ def build_tokenizer():
     )
 
 
-def make_tiny_checkpoint(family: str, output_dir, seed: int = 0) -> Path:
+def make_tiny_checkpoint(family: str, output_dir, seed: int = 0, tokenizer=None) -> Path:
     """Write a tiny checkpoint of `family` to `output_dir` (config, safetensors weights, processor); returns the path.
+
+    tokenizer: the word-level `build_tokenizer()` by default; any tokenizer with BOS, EOS, pad, `<video>` and
+    `<image>` tokens otherwise (the tests use a real SentencePiece one), the vocabulary sized to match.
 
     >>> make_tiny_checkpoint("video-llava", "checkpoints/tiny-video-llava")
     """
@@ -55,7 +58,7 @@ def make_tiny_checkpoint(family: str, output_dir, seed: int = 0) -> Path:
     import transformers
 
     fam = get_family(family)
-    tokenizer = build_tokenizer()
+    tokenizer = build_tokenizer() if tokenizer is None else tokenizer
     ids = {
         "vocab_size": len(tokenizer),
         "bos": tokenizer.bos_token_id,
@@ -64,6 +67,10 @@ def make_tiny_checkpoint(family: str, output_dir, seed: int = 0) -> Path:
         "video": tokenizer.convert_tokens_to_ids("<video>"),
         "image": tokenizer.convert_tokens_to_ids("<image>"),
     }
+    missing = [name for name in ("bos", "eos", "pad") if ids[name] is None] + [
+        token for token in ("<video>", "<image>") if ids[token[1:-1]] in (None, tokenizer.unk_token_id)]
+    if missing:
+        raise ValueError(f"The tokenizer for a tiny {family} checkpoint lacks {missing}; add them as special tokens")
     config = fam.tiny_config(ids)
     torch.manual_seed(seed)
     model = getattr(transformers, fam.model_class)(config)

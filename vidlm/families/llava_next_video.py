@@ -9,12 +9,17 @@ from vidlm.families import Family, tiny_backbones
 # The Llama blocks of the language model only: the vision tower and projector are named differently.
 LORA_TARGETS = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
 
-# The hub template's form (USER: <video>\n{text} ASSISTANT: {answer} ...), written for the tiny checkpoint.
+# The hub processor's chat template: transformers' convert_llava_next_video_weights_to_hf.py (`chat_vicuna`, system
+# text, then images) with videos rendered as `<video>\n` after the images, as the hub processor renders them
+# (transformers' processor test: `USER: <video>\nWhat is shown in this video? ASSISTANT:`). An assistant turn is
+# `ASSISTANT: {answer} `; the checkpoint's EOS is not in the template, so vidlm adds it after each answer.
 CHAT_TEMPLATE = (
     "{% for message in messages %}"
-    "{{ message['role'].upper() + ': ' }}"
+    "{% if message['role'] == 'system' %}{{ message['content'][0]['text'] }}"
+    "{% else %}{{ message['role'].upper() + ': '}}{% endif %}"
+    "{% for content in message['content'] | selectattr('type', 'equalto', 'image') %}{{ '<image>\\n' }}{% endfor %}"
     "{% for content in message['content'] | selectattr('type', 'equalto', 'video') %}{{ '<video>\\n' }}{% endfor %}"
-    "{% for content in message['content'] | selectattr('type', 'equalto', 'text') %}{{ content['text'] + ' ' }}"
+    "{% for content in message['content'] | selectattr('type', 'equalto', 'text') %}{{ content['text'] + ' '}}"
     "{% endfor %}{% endfor %}"
     "{% if add_generation_prompt %}{{ 'ASSISTANT:' }}{% endif %}"
 )

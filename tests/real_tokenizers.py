@@ -1,0 +1,48 @@
+"""Real tokenizers for the tests, built from files that registry packages ship (see real_material.py; never the hub).
+
+`llama_tokenizer(family, folder)`: Mistral-7B v0.1's 32k SentencePiece model — Llama's algorithm and layout (BOS 1,
+EOS 2, byte fallback, `▁` word prefix), as in Vicuna, which LLaVA-NeXT-Video-7B and Video-LLaVA-7B use — converted
+by transformers' own SentencePiece path, with the special tokens each family's hub conversion adds. The fixture
+`real_checkpoints` builds a tiny checkpoint of each family with it.
+"""
+
+import shutil
+
+import pytest
+
+import real_material
+
+# What transformers' convert_{llava_next_video,video_llava}_weights_to_hf.py add to Vicuna's tokenizer, in order
+# (ids 32000, 32001, ...), and the pad token: LLaVA-NeXT-Video pads with id 0 (`<unk>`, its config's pad_token_id);
+# Video-LLaVA adds `<pad>` (its config's pad_token_id 32002). Both pad on the left.
+SPECIAL_TOKENS = {
+    "llava-next-video": {"added": ["<video>", "<image>"], "pad": "<unk>"},
+    "video-llava": {"added": ["<image>", "<video>", "<pad>"], "pad": "<pad>"},
+}
+
+
+def llama_tokenizer(family: str, folder):
+    """A fast Llama tokenizer from the real SentencePiece model, with `family`'s special tokens."""
+    from transformers import AddedToken, LlamaTokenizer
+
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(real_material.path("mistral-common", "mistral_common/data/tokenizer.model.v1"),
+                    folder / "tokenizer.model")
+    tokenizer = LlamaTokenizer.from_pretrained(folder, add_bos_token=True, padding_side="left")
+    spec = SPECIAL_TOKENS[family]
+    tokenizer.add_tokens([AddedToken(t, special=True, normalized=False) for t in spec["added"]], special_tokens=True)
+    tokenizer.pad_token = spec["pad"]
+    return tokenizer
+
+
+@pytest.fixture(scope="session")
+def real_checkpoints(tmp_path_factory):
+    """{family: path} of a tiny checkpoint of each family whose processor has the real Llama-style tokenizer (and,
+    for LLaVA-NeXT-Video, the hub's chat template; Video-LLaVA's original processor had none)."""
+    from vidlm.tiny import make_tiny_checkpoint
+
+    root = tmp_path_factory.mktemp("real-checkpoints")
+    return {
+        family: str(make_tiny_checkpoint(family, root / family, tokenizer=llama_tokenizer(family, root / "spm")))
+        for family in SPECIAL_TOKENS
+    }
