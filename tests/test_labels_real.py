@@ -11,7 +11,7 @@ from models_fixtures import random_frames
 from real_tokenizers import real_checkpoints  # noqa: F401  (session fixture)
 from vidlm.collate import IGNORE_INDEX, TrainCollator, encode, show_supervised
 from vidlm.models import load_processor
-from vidlm.prompts import format_prompt
+from vidlm.prompts import Prompt, format_prompt
 
 FAMILIES = ["llava-next-video", "video-llava"]
 
@@ -127,3 +127,12 @@ def test_the_real_tokenizer_splits_the_hub_prompt_as_the_hub_tokenizer_does(proc
     other = processors["video-llava"].tokenizer
     assert other.convert_tokens_to_ids(["<image>", "<video>", "<pad>"]) == [32000, 32001, 32002]
     assert other.pad_token_id == 32002
+
+
+def test_a_generation_prompt_that_is_not_a_token_prefix_is_refused(processors):
+    """Cut inside a token ('ASSISTANT: Th|e end'): the prompt's tokens '▁Th' are not a prefix of '▁The', so where the
+    answer starts is undefined and encode says so instead of guessing."""
+    processor = processors["video-llava"]
+    text = "USER: <video>Describe. ASSISTANT: The end</s>"
+    with pytest.raises(ValueError, match=r"does not tokenise as a prefix of the training text 'e end</s>'"):
+        encode(processor, Prompt(text, [(text.index("Th") + 2, len(text))]), random_frames(0))

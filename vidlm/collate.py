@@ -1,9 +1,11 @@
 """From (frames, prompt) to model inputs: labels only on answers, padded batches, and a token-budget check.
 
-Training features are built by `encode`: the processor expands `<video>` into its visual tokens; the supervised
-character spans of the `Prompt` are mapped onto tokens through the tokenizer's offsets on the unexpanded text, and
-the two tokenisations are checked to agree. Prompt, video and padding tokens get label -100; answers and their EOS
-keep their ids. Nothing is ever truncated (truncation would cut visual tokens), so the budget is checked up front.
+Training features are built by `encode`, the one place labels are made: the processor expands `<video>` into its
+visual tokens, and the tokenizer's ids of the unexpanded text are checked to agree with it. Labels are decided on
+token boundaries: every token after an answer's generation prompt, through the answer's EOS, keeps its id — the
+separator token included (a real SentencePiece tokenizer writes `ASSISTANT: 1999` as ':' '▁' '1' …, and the lone
+'▁' is what the model must produce first) — and everything else (prompts, user turns, video, padding) gets -100.
+Nothing is ever truncated (truncation would cut visual tokens), so the budget is checked up front.
 """
 
 from __future__ import annotations
@@ -25,22 +27,26 @@ def encode(processor, prompt: Prompt, frames: np.ndarray) -> dict:
     """Processor features for one clip: `input_ids`, `attention_mask`, `labels` (1-D) and `pixel_values_videos`."""
     tokenizer = processor.tokenizer
     video_id = tokenizer.convert_tokens_to_ids(processor.video_token)
-    plain = tokenizer(prompt.text, return_offsets_mapping=True)
-    if plain["input_ids"].count(video_id) != 1:
+    plain = tokenizer(prompt.text)["input_ids"]
+    if plain.count(video_id) != 1:
         raise ValueError(f"The prompt must contain the video placeholder {processor.video_token!r} exactly once: "
                          f"{prompt.text!r}")
+    supervised = [False] * len(plain)
+    for start, end in prompt.supervised:
+        first = _prefix_length(tokenizer, prompt.text, start, plain)  # the generation prompt's tokens
+        last = _prefix_length(tokenizer, prompt.text, end, plain)  # ... through the answer's EOS
+        supervised[first:last] = [True] * (last - first)
     features = processor(text=[prompt.text], videos=[frames], return_tensors="pt")
     ids = features["input_ids"][0]
     num_visual = int((ids == video_id).sum())
     expanded, labels = [], []
-    for token, (start, end) in zip(plain["input_ids"], plain["offset_mapping"]):
+    for token, keep in zip(plain, supervised):
         if token == video_id:
             expanded += [video_id] * num_visual
             labels += [IGNORE_INDEX] * num_visual
             continue
-        supervised = end > start and any(start < b and end > a for a, b in prompt.supervised)
         expanded.append(token)
-        labels.append(token if supervised else IGNORE_INDEX)
+        labels.append(token if keep else IGNORE_INDEX)
     if expanded != ids.tolist():
         raise RuntimeError("The processor tokenised the prompt differently from its tokenizer, so labels cannot be "
                            f"aligned; prompt: {prompt.text!r}")
@@ -54,6 +60,19 @@ def encode(processor, prompt: Prompt, frames: np.ndarray) -> dict:
         "labels": torch.tensor(labels, dtype=torch.long),
         "pixel_values_videos": features["pixel_values_videos"][0],
     }
+
+
+def _prefix_length(tokenizer, text: str, cut: int, ids: list[int]) -> int:
+    """How many of `ids` (the tokens of `text`) are the tokens of `text[:cut]`; raises if those are not a prefix."""
+    head = tokenizer(text[:cut])["input_ids"]
+    if ids[:len(head)] != head:
+        raise ValueError(
+            f"The generation prompt {text[:cut][-40:]!r} (up to character {cut}) does not tokenise as a prefix of "
+            f"the training text {text[cut:cut + 40]!r}…, so the tokens the model must produce after it are not "
+            "defined; use a prompt format whose generation prompt ends where a token ends (e.g. the family's "
+            "documented format: set `processor.chat_template = None`)."
+        )
+    return len(head)
 
 
 @dataclass
@@ -90,41 +109,39 @@ def generation_batch(processor, prompts: list[str], videos: list[np.ndarray]):
 def show_supervised(batch: dict, tokenizer, full: bool = False) -> list[str]:
     """What each row of a training batch is trained to produce.
 
-    By default only the supervised tokens, decoded. With `full=True`, the whole sequence with supervised parts in
-    `[[...]]`, runs of visual tokens collapsed to `<video>×N` and padding dropped.
+    By default the supervised text of each row: its supervised tokens, each run decoded as it reads in the row, so a
+    separator token shows as the leading space it is (`' 1999 was the year.</s>'`). With `full=True`, the whole
+    row with the supervised runs in `[[...]]` (`... ASSISTANT:[[ 1999 was the year.</s>]]`), runs of visual tokens
+    collapsed to `<video>×N` and padding dropped.
     """
+    video_id = tokenizer.convert_tokens_to_ids(getattr(tokenizer, "video_token", None) or "<video>")
     rows = []
     for ids, labels, mask in zip(batch["input_ids"].tolist(), batch["labels"].tolist(),
                                  batch["attention_mask"].tolist()):
-        if not full:
-            rows.append(tokenizer.decode([t for t, l in zip(ids, labels) if l != IGNORE_INDEX]))
-            continue
-        parts = []  # runs of (supervised, [tokens]), padding dropped
-        for token, label, keep in zip(ids, labels, mask):
-            if not keep:
+        tokens = [t for t, keep in zip(ids, mask) if keep]
+        kinds = ["video" if t == video_id else "supervised" if label != IGNORE_INDEX else "prompt"
+                 for t, label, keep in zip(ids, labels, mask) if keep]
+        parts, start = [], 0
+        for end in range(1, len(tokens) + 1):
+            if end < len(tokens) and kinds[end] == kinds[start]:
                 continue
-            supervised = label != IGNORE_INDEX
-            if parts and parts[-1][0] == supervised:
-                parts[-1][1].append(token)
-            else:
-                parts.append((supervised, [token]))
-        rows.append(" ".join(
-            f"[[{_readable(tokenizer, toks)}]]" if sup else _readable(tokenizer, toks) for sup, toks in parts
-        ))
+            text = _text_of(tokenizer, tokens, start, end)
+            if kinds[start] == "video":
+                text = text[:len(text) - len(text.lstrip())] + f"<video>×{end - start}"
+            if kinds[start] == "supervised":
+                parts.append(f"[[{text}]]" if full else text)
+            elif full:
+                parts.append(text)
+            start = end
+        rows.append("".join(parts))
     return rows
 
 
-def _readable(tokenizer, tokens: list[int]) -> str:
-    video_id = tokenizer.convert_tokens_to_ids(getattr(tokenizer, "video_token", None) or "<video>")
-    out, i = [], 0
-    while i < len(tokens):
-        j = i
-        while j < len(tokens) and (tokens[j] == video_id) == (tokens[i] == video_id):
-            j += 1
-        chunk = tokens[i:j]
-        out.append(f"<video>×{len(chunk)}" if tokens[i] == video_id else tokenizer.decode(chunk))
-        i = j
-    return " ".join(out)
+def _text_of(tokenizer, tokens: list[int], start: int, end: int) -> str:
+    """The text tokens[start:end] add to the decoded row. Decoded alone, a run would lose a leading separator
+    (SentencePiece decoders drop the first token's space), so it is decoded after what precedes it."""
+    before, upto = tokenizer.decode(tokens[:start]), tokenizer.decode(tokens[:end])
+    return upto[len(before):] if upto.startswith(before) else tokenizer.decode(tokens[start:end])
 
 
 @dataclass

@@ -5,8 +5,8 @@ The processor's chat template is used when the checkpoint has one; otherwise the
 EOS so the model learns to stop, and earlier turns carry the same EOS at inference, so a multi-turn prompt is
 exactly the training text up to the point where the model answers.
 
-`format_prompt` returns a `Prompt`: the text plus the character spans of the answers (and their EOS) — what the
-training collator supervises.
+`format_prompt` returns a `Prompt`: the text, and for each answer where its generation prompt ends and where the
+answer's EOS ends. The training collator supervises every token between the two (`vidlm.collate.encode`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,11 @@ from vidlm.families import Family, get_family
 
 @dataclass
 class Prompt:
-    """Prompt text and the [start, end) character spans of the answers in it (each answer's EOS included)."""
+    """Prompt text and, per answer, the [start, end) character span the model is trained to produce.
+
+    `text[:start]` is that answer's generation prompt (the text `format_prompt` gives without the answer, ending
+    with `ASSISTANT:`); `text[start:end]` is the separator space, the answer and its EOS.
+    """
 
     text: str
     supervised: list[tuple[int, int]] = field(default_factory=list)
@@ -72,9 +76,8 @@ def _documented(fam: Family, turns, eos: str) -> Prompt:
     for i, (question, reply) in enumerate(turns):
         text += f"USER: {fam.video_placeholder if i == 0 else ''}{question} ASSISTANT:"
         if reply is not None:
-            text += " "
-            spans.append((len(text), len(text) + len(reply) + len(eos)))
-            text += reply + eos
+            spans.append((len(text), len(text) + len(" " + reply + eos)))
+            text += " " + reply + eos
     return Prompt(text, spans)
 
 
@@ -93,10 +96,10 @@ def _render(processor, messages, add_generation_prompt: bool) -> str:
 
 
 def _with_template(processor, turns, eos: str) -> Prompt:
-    """Render with the chat template, find each answer in the rendering, and put EOS after it."""
+    """Render with the chat template, find each answer after its generation prompt, and put EOS after it."""
     answered_last = turns[-1][1] is not None
     text = _render(processor, _messages(turns, len(turns), True), add_generation_prompt=not answered_last)
-    spans = []
+    spans = []  # (end of the generation prompt, end of the answer) in `text`
     for i, (_, reply) in enumerate(turns):
         if reply is None:
             continue
@@ -109,12 +112,12 @@ def _with_template(processor, turns, eos: str) -> Prompt:
                 "the supervised tokens cannot be located; set `processor.chat_template = None` to use the "
                 "family's documented prompt format instead."
             )
-        spans.append((start, start + len(reply)))
-    # Put EOS after each answer unless the template wrote it; every span then covers answer + EOS.
+        spans.append((len(prefix), start + len(reply)))
+    # Put EOS after each answer unless the template wrote it; every span then ends after the EOS.
     pieces, shifted, cursor, shift = [], [], 0, 0
-    for start, end in spans:
+    for prompt_end, end in spans:
         pieces.append(text[cursor:end])
-        shifted.append((start + shift, end + shift + len(eos)))
+        shifted.append((prompt_end + shift, end + shift + len(eos)))
         if not text.startswith(eos, end):
             pieces.append(eos)
             shift += len(eos)
