@@ -46,3 +46,35 @@ def real_checkpoints(tmp_path_factory):
         family: str(make_tiny_checkpoint(family, root / family, tokenizer=llama_tokenizer(family, root / "spm")))
         for family in SPECIAL_TOKENS
     }
+
+
+# Qwen's pre-tokenizer split (dashscope/tokenizers/qwen_tokenizer.py PAT_STR, the same in Qwen2's tokenizer.json):
+# unlike transformers' default tiktoken pattern, digits are split one per token.
+QWEN_PATTERN = (r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"""
+                r"""|\s*[\r\n]+|\s+(?!\S)|\s+""")
+QWEN_SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]  # ids 151643, 151644, 151645 as in Qwen2
+
+
+@pytest.fixture(scope="session")
+def qwen_tokenizer():
+    """A fast byte-level BPE tokenizer from Qwen's ranks (dashscope's qwen.tiktoken), converted by transformers'
+    tiktoken converter: the vocabulary of Qwen2/2.5/3-VL, for Qwen-family work (~6 s to build)."""
+    import base64
+
+    from transformers import PreTrainedTokenizerFast
+    from transformers.convert_slow_tokenizer import TikTokenConverter
+
+    class QwenConverter(TikTokenConverter):
+        @staticmethod
+        def load_tiktoken_bpe(path) -> dict[bytes, int]:  # the file's format, read without the tiktoken package
+            ranks = {}
+            for line in open(path, "rb"):
+                if line.strip():
+                    token, rank = line.split()
+                    ranks[base64.b64decode(token)] = int(rank)
+            return ranks
+
+    path = real_material.path("dashscope", "dashscope/resources/qwen.tiktoken")
+    backend = QwenConverter(vocab_file=str(path), pattern=QWEN_PATTERN,
+                            extra_special_tokens=QWEN_SPECIAL_TOKENS).converted()
+    return PreTrainedTokenizerFast(tokenizer_object=backend, eos_token="<|im_end|>", pad_token="<|endoftext|>")

@@ -8,7 +8,7 @@ computed here from the tokenizer and the generation prompts alone, independently
 import pytest
 
 from models_fixtures import random_frames
-from real_tokenizers import real_checkpoints  # noqa: F401  (session fixture)
+from real_tokenizers import qwen_tokenizer, real_checkpoints  # noqa: F401  (session fixtures)
 from vidlm.collate import IGNORE_INDEX, TrainCollator, encode, show_supervised
 from vidlm.models import load_processor
 from vidlm.prompts import Prompt, format_prompt
@@ -136,3 +136,14 @@ def test_a_generation_prompt_that_is_not_a_token_prefix_is_refused(processors):
     text = "USER: <video>Describe. ASSISTANT: The end</s>"
     with pytest.raises(ValueError, match=r"does not tokenise as a prefix of the training text 'e end</s>'"):
         encode(processor, Prompt(text, [(text.index("Th") + 2, len(text))]), random_frames(0))
+
+
+def test_the_qwen_tokenizer_round_trips_text_and_matches_qwen_ids(qwen_tokenizer):
+    tok = qwen_tokenizer
+    assert tok("Hello world")["input_ids"] == [9707, 1879]  # Qwen2's ids for these words
+    assert tok.convert_tokens_to_ids(["<|endoftext|>", "<|im_start|>", "<|im_end|>"]) == [151643, 151644, 151645]
+    for text in ["红色的圆向左移动。", "🙂 a happy clip 👍🏽", "  leading and trailing  ", "First line.\nSecond line.",
+                 '"Left," it says.', "<|im_start|>assistant\n1999 was the year.<|im_end|>"]:
+        assert tok.decode(tok(text)["input_ids"]) == text
+    # The byte-level vocabulary has the same lone separator before a digit: ' 1999' is 'Ġ' '1' '9' '9' '9'.
+    assert tok.convert_ids_to_tokens(tok(" 1999")["input_ids"]) == ["Ġ", "1", "9", "9", "9"]
