@@ -67,10 +67,10 @@ def _prefix_length(tokenizer, text: str, cut: int, ids: list[int]) -> int:
     head = tokenizer(text[:cut])["input_ids"]
     if ids[:len(head)] != head:
         raise ValueError(
-            f"The generation prompt {text[:cut][-40:]!r} (up to character {cut}) does not tokenise as a prefix of "
-            f"the training text {text[cut:cut + 40]!r}…, so the tokens the model must produce after it are not "
-            "defined; use a prompt format whose generation prompt ends where a token ends (e.g. the family's "
-            "documented format: set `processor.chat_template = None`)."
+            f"The text up to character {cut} (an answer's generation prompt or its EOS), …{text[:cut][-40:]!r}, does "
+            f"not tokenise as a prefix of the training text {text[cut:cut + 40]!r}…, so the tokens the model must "
+            "produce there are not defined; use a prompt format whose generation prompt ends where a token ends (the "
+            "family's documented format: set `processor.chat_template = None`)."
         )
     return len(head)
 
