@@ -1,7 +1,7 @@
-"""The exported page, opened in headless Chromium: every GIF loads, every caption shows as text, nothing injected runs.
+"""The exported page, opened in headless Chromium: what a person sees — the rows each filter and order shows, every
+GIF loaded, every caption, name and path as text, nothing injected — and what a full disk or a torn GIF leaves.
 
-Chromium and its driver are required (the Makefile's set-up installs Debian's `chromium` and `chromium-driver`):
-without them these tests fail, they do not skip.
+Chromium and its driver are required (see tests/browser.py): without them these tests fail, they do not skip.
 """
 
 import html
@@ -10,42 +10,23 @@ from pathlib import Path
 
 import pytest
 
+from browser import assert_nothing_injected, browser, displayed, images  # noqa: F401  (browser: a fixture)
 from comparison_fixtures import NUM_FRAMES, bundled_clips, made_up_captions
 from vidlm.compare import change, make_comparison, read_comparison
 from vidlm.gif import render_gif
 from vidlm.report import export_page, gallery
 
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
-HOSTILE = {  # (sample, model): caption — each must show as the text it is
+HOSTILE_CAPTIONS = {  # (sample, model): caption — each must show as the text it is
     (0, "vanilla"): "<script>alert(1)</script>",
     (1, "fine-tuned"): '<img src=x onerror="window.injected = true"> a red "circle" & </dd></li>',
 }
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """Headless Chromium through its own chromedriver: no selenium-manager download, no network."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    for path in (CHROMIUM, CHROMEDRIVER):
-        if not Path(path).is_file():
-            pytest.fail(f"{path} is missing: install Debian's chromium and chromium-driver (make setup does)")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--window-size=1200,900"):
-        options.add_argument(argument)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    yield driver
-    driver.quit()
 
 
 @pytest.fixture
 def comparison(tmp_path):
     clips = bundled_clips(6)
     captions = made_up_captions([c["reference"] for c in clips])
-    for (k, model), text in HOSTILE.items():
+    for (k, model), text in HOSTILE_CAPTIONS.items():
         captions[model][k] = text
     ids = [c["id"] for c in clips]
     ids[5] = "clip #5/b"  # not a safe file name: the GIF gets a sanitised name, the page a quoted URL
@@ -53,23 +34,13 @@ def comparison(tmp_path):
                            num_frames=NUM_FRAMES)
 
 
-def rendered(driver) -> dict:
-    """What the browser shows for each sample, read from the live DOM in display order."""
-    return driver.execute_script("""
-        return Array.from(document.querySelectorAll('#samples > li')).map(li => ({
-            id: li.dataset.id, hidden: li.hidden,
-            images: Array.from(li.querySelectorAll('img')).map(i => [i.complete, i.naturalWidth, i.naturalHeight]),
-            reference: li.querySelector('.reference').innerText,
-            captions: Object.fromEntries(Array.from(li.querySelectorAll('.caption'))
-                                         .map(c => [c.dataset.model, c.innerText]))}));""")
-
-
-def assert_no_script_ran(driver):
-    from selenium.common.exceptions import NoAlertPresentException
-
-    with pytest.raises(NoAlertPresentException):
-        driver.switch_to.alert.text
-    assert driver.execute_script("return window.injected === undefined && document.scripts.length === 1")
+def rendered(driver) -> list[dict]:
+    """What a person sees of each displayed sample, top to bottom: id, images (loaded?, size), reference, captions."""
+    return [{"id": row.get_attribute("data-id"),
+             "images": [[i["complete"], i["width"], i["height"]] for i in images(driver, row)],
+             "reference": row.find_element("css selector", ".reference").text,
+             "captions": {c.get_attribute("data-model"): c.text for c in row.find_elements("css selector", ".caption")}}
+            for row in displayed(driver, "#samples > li")]
 
 
 def test_page_shows_every_gif_and_caption_as_text(browser, comparison, tmp_path):
@@ -78,13 +49,13 @@ def test_page_shows_every_gif_and_caption_as_text(browser, comparison, tmp_path)
         ["clip__5_b.gif"] + [f"{i}.gif" for i in comparison.ids[:5]])
     browser.get(page.as_uri())
     shown = rendered(browser)
-    assert [s["id"] for s in shown] == comparison.ids and not any(s["hidden"] for s in shown)
+    assert [s["id"] for s in shown] == comparison.ids
     for k, sample in enumerate(shown):
         assert sample["images"] == [[True, 64, 64]], sample  # loaded and decoded: 64x64 GIFs
         assert sample["reference"] == comparison.references[k][0]
         assert sample["captions"] == {name: captions[k] for name, captions in comparison.captions.items()}
     assert shown[0]["captions"]["vanilla"] == "<script>alert(1)</script>"  # the literal text, on screen
-    assert_no_script_ran(browser)
+    assert_nothing_injected(browser, scripts=1)
     # The GIF files are those of the frames the model saw.
     assert (tmp_path / "share" / "gifs" / "clip__5_b.gif").read_bytes() == render_gif(
         comparison.videos[5], num_frames=NUM_FRAMES).data
@@ -97,26 +68,6 @@ def test_page_shows_every_gif_and_caption_as_text(browser, comparison, tmp_path)
     assert "http://" not in page.read_text() and "https://" not in page.read_text()  # nothing to fetch
 
 
-def test_sorting_and_filtering_by_delta_in_the_browser(browser, comparison, tmp_path):
-    from selenium.webdriver.support.ui import Select
-
-    browser.get(export_page(comparison, tmp_path).as_uri())
-    assert browser.find_element("id", "controls").is_displayed()  # the script ran and showed the controls
-    deltas = comparison.deltas("CIDEr")
-    gains_first = sorted(range(6), key=lambda i: -deltas[i])
-    Select(browser.find_element("id", "order")).select_by_value("gains")
-    assert [s["id"] for s in rendered(browser)] == [comparison.ids[i] for i in gains_first]
-    Select(browser.find_element("id", "show")).select_by_value("worse")
-    visible = [s["id"] for s in rendered(browser) if not s["hidden"]]
-    assert visible == [comparison.ids[i] for i in gains_first if deltas[i] < 0] == [comparison.ids[2]]
-    assert browser.find_element("id", "count").text == "1 of 6 videos"
-    Select(browser.find_element("id", "metric")).select_by_value("BLEU-1")
-    bleu = comparison.deltas("BLEU-1")
-    assert [s["id"] for s in rendered(browser) if not s["hidden"]] == [
-        comparison.ids[i] for i in sorted(range(6), key=lambda i: -bleu[i]) if bleu[i] < 0]
-    assert_no_script_ran(browser)
-
-
 def test_embedded_page_is_one_file_that_works_alone(browser, comparison, tmp_path):
     page = export_page(comparison, tmp_path / "made", embed_gifs=True)
     assert not (tmp_path / "made" / "gifs").exists()
@@ -126,8 +77,8 @@ def test_embedded_page_is_one_file_that_works_alone(browser, comparison, tmp_pat
     browser.get(alone.as_uri())
     shown = rendered(browser)
     assert all(s["images"] == [[True, 64, 64]] for s in shown) and len(shown) == 6
-    assert shown[1]["captions"]["fine-tuned"] == HOSTILE[(1, "fine-tuned")]
-    assert_no_script_ran(browser)
+    assert shown[1]["captions"]["fine-tuned"] == HOSTILE_CAPTIONS[(1, "fine-tuned")]
+    assert_nothing_injected(browser, scripts=1)
 
 
 def test_page_from_the_files_write_comparison_wrote(browser, results_dir, tmp_path):
@@ -156,3 +107,66 @@ def test_gallery_table_escapes_captions_and_links_or_embeds_gifs(comparison, tmp
     assert linked.count("<tr>") == 3 and 'src="results/gifs/1.gif"' in linked
     assert html.escape("<script>alert(1)</script>") in linked and "<script>" not in linked
     assert gallery(comparison, gifs, limit=None).count("data:image/gif;base64,") == 6
+
+
+# Per-sample scores chosen so every order and filter is known. CIDEr deltas: +2, 0, −1, +5, −3, +1e-12 (a residue
+# that counts as unchanged); BLEU-4 deltas: +0.1, +0.3, 0, +0.2, 0, +0.6 — nothing worse, so that filter is empty.
+SCORES = {"vanilla": {"CIDEr": [1, 0, 2, 0, 4, 0.5], "BLEU-4": [0.5, 0, 0.1, 0.2, 0.2, 0.3]},
+          "fine-tuned": {"CIDEr": [3, 0, 1, 5, 1, 0.5 + 1e-12], "BLEU-4": [0.6, 0.3, 0.1, 0.4, 0.2, 0.9]}}
+
+
+@pytest.fixture
+def scored():
+    from vidlm.metrics import CaptionScores
+
+    clips = bundled_clips(6)
+    captions = made_up_captions([c["reference"] for c in clips])
+    scores = {name: CaptionScores({m: sum(v) / 6 for m, v in by_metric.items()},
+                                  [{m: by_metric[m][k] for m in by_metric} for k in range(6)])
+              for name, by_metric in SCORES.items()}
+    return make_comparison([c["id"] for c in clips], [c["video"] for c in clips], [c["reference"] for c in clips],
+                           captions, scores, num_frames=NUM_FRAMES)
+
+
+def expected_rows(metric: str, order: str, show: str) -> list[int]:
+    """The samples the page should show, in order — worked out here from SCORES, not by vidlm."""
+    deltas = [t - b for b, t in zip(SCORES["vanilla"][metric], SCORES["fine-tuned"][metric])]
+    kind = ["improved" if d > 1e-9 else "worse" if d < -1e-9 else "unchanged" for d in deltas]
+    rows = [k for k in range(6) if show in ("all", kind[k])]
+    if order != "read":  # ties keep the order read (Python's sort is stable)
+        rows.sort(key=lambda k: -deltas[k] if order == "gains" else deltas[k])
+    return rows
+
+
+def test_every_filter_and_order_shows_exactly_the_rows_it_counts(browser, scored, tmp_path):
+    from selenium.webdriver.support.ui import Select
+
+    browser.get(export_page(scored, tmp_path).as_uri())
+    assert browser.find_element("id", "controls").is_displayed()  # the script ran and showed the controls
+    seen_empty = 0
+    for metric in ("CIDEr", "BLEU-4"):
+        for order in ("read", "gains", "losses"):
+            for show in ("all", "improved", "worse", "unchanged"):
+                for select, value in (("metric", metric), ("order", order), ("show", show)):
+                    Select(browser.find_element("id", select)).select_by_value(value)
+                expected = expected_rows(metric, order, show)
+                rows = displayed(browser, "#samples > li")
+                where = (metric, order, show)
+                assert [r.get_attribute("data-id") for r in rows] == [scored.ids[k] for k in expected], where
+                assert browser.find_element("id", "count").text == f"{len(expected)} of 6 videos", where
+                for row in rows:  # every GIF a person sees has loaded
+                    assert [(i["complete"], i["width"] > 0) for i in images(browser, row)] == [(True, True)], where
+                seen_empty += not expected
+    assert seen_empty == 3  # BLEU-4 "worse" in each order: "0 of 6 videos" and no row on screen
+
+
+def test_without_script_every_row_shows_and_the_controls_do_not(browser, scored, tmp_path):
+    page = export_page(scored, tmp_path)
+    text = page.read_text()
+    start, end = text.index("<script>"), text.index("</script>") + len("</script>")
+    static = page.with_name("static.html")
+    static.write_text(text[:start] + text[end:])  # as a browser with script turned off shows it
+    browser.get(static.as_uri())
+    assert [r.get_attribute("data-id") for r in displayed(browser, "#samples > li")] == scored.ids
+    assert displayed(browser, "#controls") == []  # controls that could not work are not offered
+    assert_nothing_injected(browser, scripts=0)

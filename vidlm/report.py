@@ -20,7 +20,10 @@ from urllib.parse import quote
 
 from vidlm.compare import SAME, Comparison, change
 
+# `[hidden]` first and `!important`: the rules below give rows and controls a display, which would override the
+# attribute the filter sets — rows counted as hidden stayed on screen.
 _STYLE = """
+[hidden] { display: none !important; }
 body { font: 15px/1.45 system-ui, sans-serif; margin: 2rem auto; max-width: 70rem; padding: 0 1rem; color: #222; }
 table { border-collapse: collapse; } td, th { padding: 2px 10px; text-align: right; border-bottom: 1px solid #ddd; }
 td:first-child, th:first-child { text-align: left; }
