@@ -19,6 +19,19 @@ CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 # an element with an on… handler, a second script) and, if it ran, set window.__pwned or the document's title.
 PWNED = "pwned"
 INJECTED = "svg, iframe, textarea, object, [onerror], [onload], [onmouseover], [onfocus], img[src='x']"
+HOSTILE = {
+    "base": """vanilla <img src=x onerror="window.__pwned='base'">""",
+    "tuned": """tuned "><script>window.__pwned='tuned'</script>""",
+    "metric": """CIDEr-x <svg onload="window.__pwned='metric'"></svg>""",
+    "metric2": """BLEU' onmouseover='window.__pwned=1' x='""",
+    "caption": """</textarea></dd></li><iframe srcdoc="<script>parent.__pwned='caption'</script>"></iframe>""",
+    "caption2": """<textarea></textarea><object data=x onerror="window.__pwned='caption2'"></object> & co""",
+    "reference": """it's "quoted" ' onfocus='window.__pwned=1' autofocus x=' <textarea>""",
+    "id": """<img src=x onerror="document.title='pwned'">""",
+    "file": """<svg onload=window.__pwned=1> & 'x'""",  # a video's file name (no slash: it exists on disk)
+    "path": """/gone/</script><script>document.title='pwned'</script>.mp4""",  # a video that is not there
+    "notes": """Notes <img src=x onerror="window.__pwned='notes'">""",
+}
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +77,7 @@ def assert_nothing_injected(driver, scripts: int) -> None:
         scripts: document.scripts.length, pwned: window.__pwned === undefined ? null : String(window.__pwned),
         title: document.title}}""")
     assert state["injected"] == 0 and state["scripts"] == scripts and state["pwned"] is None, state
-    assert PWNED not in state["title"], state
+    assert state["title"] != PWNED, state
 
 
 def widget_page(widget, path: Path) -> Path:

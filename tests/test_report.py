@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from browser import assert_nothing_injected, browser, displayed, images  # noqa: F401  (browser: a fixture)
-from comparison_fixtures import NUM_FRAMES, bundled_clips, made_up_captions
+from browser import HOSTILE, assert_nothing_injected, browser, displayed, images  # noqa: F401  (browser: a fixture)
+from comparison_fixtures import NUM_FRAMES, bundled_clips, made_up_captions, write_hostile_results
 from vidlm.compare import change, make_comparison, read_comparison
 from vidlm.gif import render_gif
 from vidlm.report import export_page, gallery
@@ -170,3 +170,57 @@ def test_without_script_every_row_shows_and_the_controls_do_not(browser, scored,
     assert [r.get_attribute("data-id") for r in displayed(browser, "#samples > li")] == scored.ids
     assert displayed(browser, "#controls") == []  # controls that could not work are not offered
     assert_nothing_injected(browser, scripts=0)
+
+
+def test_hostile_text_in_every_field_shows_as_text_and_runs_nothing(browser, tmp_path):
+    from selenium.webdriver.support.ui import Select
+
+    folder = write_hostile_results(tmp_path / "results")
+    c = read_comparison(folder, base=HOSTILE["base"], tuned=HOSTILE["tuned"])
+    metrics = ["CIDEr", HOSTILE["metric"], HOSTILE["metric2"]]
+    assert list(c.captions) == [HOSTILE["base"], HOSTILE["tuned"]] and c.metrics == metrics  # as the CSV named them
+    page = export_page(c, folder, metric=HOSTILE["metric"], notes=HOSTILE["notes"], title=HOSTILE["caption"])
+    browser.get(page.as_uri())
+    assert_nothing_injected(browser, scripts=1)
+    assert browser.title == HOSTILE["caption"] and browser.find_element("tag name", "h1").text == HOSTILE["caption"]
+    summary = browser.find_element("id", "summary").text
+    assert f"models: {HOSTILE['base']}, {HOSTILE['tuned']} · on per-sample {HOSTILE['metric']}, " in summary
+    assert browser.find_element("id", "notes").text == HOSTILE["notes"]
+    assert [r[0].text for r in (row.find_elements("css selector", "td")
+                                for row in browser.find_elements("css selector", "#corpus tr")[1:])] == metrics
+    assert [o.text for o in Select(browser.find_element("id", "metric")).options] == metrics
+    rows = displayed(browser, "#samples > li")
+    assert [r.find_element("css selector", "figcaption").text for r in rows] == c.ids
+    assert rows[0].find_element("css selector", ".reference").text == HOSTILE["reference"]
+    assert {e.get_attribute("data-model"): e.text for e in rows[0].find_elements("css selector", ".caption")} == {
+        HOSTILE["base"]: HOSTILE["caption"], HOSTILE["tuned"]: HOSTILE["caption2"]}
+    assert [h.text for h in rows[0].find_elements("css selector", ".deltas th")] == [
+        "metric", HOSTILE["base"], HOSTILE["tuned"], "delta"]
+    assert images(browser, rows[0]) == [{"complete": True, "width": 64, "height": 64}]  # from the hostile file name
+    assert f"video not found: {HOSTILE['path']}" in rows[1].text and images(browser, rows[1]) == []
+    # The controls work on the hostile names: deltas on metric2 are 0, −0.1, +0.2; on metric −0.3, +0.4, 0.
+    Select(browser.find_element("id", "show")).select_by_value("improved")
+    assert [r.get_attribute("data-id") for r in displayed(browser, "#samples > li")] == [c.ids[1]]
+    Select(browser.find_element("id", "metric")).select_by_value(HOSTILE["metric2"])
+    assert [r.get_attribute("data-id") for r in displayed(browser, "#samples > li")] == [c.ids[2]]
+    assert browser.find_element("id", "count").text == "1 of 3 videos"
+    assert_nothing_injected(browser, scripts=1)
+
+
+def test_hostile_text_in_a_gallery_shows_as_text(browser, tmp_path):
+    from vidlm.gif import gif_name
+
+    folder = write_hostile_results(tmp_path / "results")
+    c = read_comparison(folder, base=HOSTILE["base"], tuned=HOSTILE["tuned"])
+    export_page(c, folder)  # writes the GIFs
+    table = gallery(c, [f"gifs/{gif_name(i)}" for i in c.ids], embed=False)
+    page = folder / "gallery.html"
+    page.write_text(f'<!doctype html><meta charset="utf-8"><title>gallery</title>{table}', encoding="utf-8")
+    browser.get(page.as_uri())
+    assert_nothing_injected(browser, scripts=0)
+    rows = browser.find_elements("css selector", "tr")
+    assert [h.text for h in rows[0].find_elements("css selector", "th")] == [
+        "video", "reference", HOSTILE["base"], HOSTILE["tuned"]]
+    assert [td.text for td in rows[1].find_elements("css selector", "td")] == [
+        HOSTILE["id"], HOSTILE["reference"], HOSTILE["caption"], HOSTILE["caption2"]]
+    assert images(browser, rows[1])[0]["width"] == 64  # the GIF of the sample with the hostile id loads
