@@ -5,7 +5,10 @@ Chromium and its driver are required (see tests/browser.py): without them these 
 """
 
 import html
+import os
 import shutil
+import subprocess
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -138,6 +141,16 @@ def expected_rows(metric: str, order: str, show: str) -> list[int]:
     return rows
 
 
+def on_screen(driver) -> list[dict]:
+    """The rows a person sees, by their rendered boxes, top to bottom: id and each visible image's (loaded?, width)."""
+    return driver.execute_script("""
+        const seen = e => e.checkVisibility() && e.getBoundingClientRect().height > 0;
+        return Array.from(document.querySelectorAll('#samples > li')).filter(seen)
+            .sort((a, b) => a.getBoundingClientRect().top - b.getBoundingClientRect().top)
+            .map(li => ({id: li.dataset.id, images: Array.from(li.querySelectorAll('img')).filter(seen)
+                                                         .map(i => [i.complete, i.naturalWidth])}));""")
+
+
 def test_every_filter_and_order_shows_exactly_the_rows_it_counts(browser, scored, tmp_path):
     from selenium.webdriver.support.ui import Select
 
@@ -149,13 +162,13 @@ def test_every_filter_and_order_shows_exactly_the_rows_it_counts(browser, scored
             for show in ("all", "improved", "worse", "unchanged"):
                 for select, value in (("metric", metric), ("order", order), ("show", show)):
                     Select(browser.find_element("id", select)).select_by_value(value)
-                expected = expected_rows(metric, order, show)
-                rows = displayed(browser, "#samples > li")
-                where = (metric, order, show)
-                assert [r.get_attribute("data-id") for r in rows] == [scored.ids[k] for k in expected], where
+                expected = [scored.ids[k] for k in expected_rows(metric, order, show)]
+                rows, where = on_screen(browser), (metric, order, show)
+                assert [r["id"] for r in rows] == expected, where
                 assert browser.find_element("id", "count").text == f"{len(expected)} of 6 videos", where
-                for row in rows:  # every GIF a person sees has loaded
-                    assert [(i["complete"], i["width"] > 0) for i in images(browser, row)] == [(True, True)], where
+                assert all(r["images"] == [[True, 64]] for r in rows), where  # every GIF on screen has loaded
+                if show == "worse":  # the same by Selenium's own visibility rules
+                    assert [r.get_attribute("data-id") for r in displayed(browser, "#samples > li")] == expected
                 seen_empty += not expected
     assert seen_empty == 3  # BLEU-4 "worse" in each order: "0 of 6 videos" and no row on screen
 
@@ -224,3 +237,86 @@ def test_hostile_text_in_a_gallery_shows_as_text(browser, tmp_path):
     assert [td.text for td in rows[1].find_elements("css selector", "td")] == [
         HOSTILE["id"], HOSTILE["reference"], HOSTILE["caption"], HOSTILE["caption2"]]
     assert images(browser, rows[1])[0]["width"] == 64  # the GIF of the sample with the hostile id loads
+
+
+@contextmanager
+def small_disk(folder: Path, size: str = "200k"):
+    """A tmpfs of `size` mounted at `folder` (needs root, as CI runs); unmounted afterwards."""
+    folder.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a {size} tmpfs to fill (needs root): {mounted.stderr.strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+def fill(folder: Path, leave: int) -> Path:
+    """A file that uses all the free space of `folder`'s disk but `leave` bytes."""
+    stat = os.statvfs(folder)
+    filler = folder / "filler"
+    filler.write_bytes(b"\0" * max(0, stat.f_bavail * stat.f_frsize - leave))
+    return filler
+
+
+def whole_files(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file() and p.name != "filler"}
+
+
+def test_a_full_disk_names_the_file_leaves_nothing_torn_and_a_rerun_completes(browser, comparison, tmp_path):
+    from vidlm.gif import gif_name
+
+    expected = {gif_name(i): render_gif(v, num_frames=NUM_FRAMES).data for i, v in zip(comparison.ids, comparison.videos)}
+    with small_disk(tmp_path / "disk") as disk:
+        out = disk / "results"
+        filler = fill(disk, leave=3 * 4096)  # room for three small GIFs (a tmpfs file takes whole 4 KiB pages)
+        with pytest.raises(OSError, match=r"No space left on the device while writing .*/results/gifs/.*\.gif; "
+                                          r"free some space") as error:
+            export_page(comparison, out)
+        written = whole_files(out / "gifs")
+        assert 0 < len(written) < 6 and str(error.value).split("writing ")[1].split(";")[0] not in [
+            str(out / "gifs" / n) for n in written]
+        assert all(expected[name] == data for name, data in written.items())  # whole GIFs or none, no temp files
+        assert not (out / "index.html").exists()
+        filler.unlink()  # space freed: the export completes, reusing the GIFs already written
+        page = export_page(comparison, out)
+        assert whole_files(out / "gifs") == expected
+        first = page.read_bytes()
+        # A full disk while writing the page keeps the previous page, whole.
+        filler = fill(disk, leave=0)
+        with pytest.raises(OSError, match=r"No space left on the device while writing .*/results/index\.html"):
+            export_page(comparison, out, notes="a second version")
+        assert whole_files(out) == {"index.html": first}
+        filler.unlink()
+        page = export_page(comparison, out, notes="a second version")
+        browser.get(page.as_uri())
+        assert browser.find_element("id", "notes").text == "a second version"
+        assert [s["images"] for s in rendered(browser)] == [[[True, 64, 64]]] * 6
+
+
+def test_a_torn_gif_from_an_older_version_is_rendered_again(browser, comparison, tmp_path):
+    from vidlm.gif import gif_name
+
+    stored = tmp_path / "gifs" / gif_name(comparison.ids[2])
+    whole = render_gif(comparison.videos[2], num_frames=NUM_FRAMES).data
+    stored.parent.mkdir()
+    stored.write_bytes(whole[: len(whole) // 2])  # what a crash mid-write left under the final name
+    browser.get(export_page(comparison, tmp_path).as_uri())
+    assert stored.read_bytes() == whole
+    assert [s["images"] for s in rendered(browser)] == [[[True, 64, 64]]] * 6
+
+
+def test_comparison_files_on_a_full_disk_are_whole_or_absent(tmp_path):
+    from comparison_fixtures import write_results
+
+    with small_disk(tmp_path / "disk") as disk:
+        filler = fill(disk, leave=0)
+        with pytest.raises(OSError, match=r"No space left on the device while writing .*/results/captions\.csv"):
+            write_results(disk / "results")
+        assert whole_files(disk / "results") == {}
+        filler.unlink()
+        write_results(disk / "results")
+        assert read_comparison(disk / "results").captions == made_up_captions(
+            [c["reference"] for c in bundled_clips(6)])

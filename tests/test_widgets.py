@@ -112,6 +112,10 @@ def test_stored_gifs_are_used_and_missing_videos_are_named(comparison, tmp_path)
     assert viewer.image.value == b"" and "video not found" in viewer.shown()["id"]
     viewer.next()
     assert viewer.image.value == stored.data and Path(stored.path).is_file()
+    torn = tmp_path / f"{comparison.ids[0]}.gif"  # a GIF cut short (older vidlm wrote them in place): rendered again
+    torn.write_bytes(stored.data[:-20])
+    assert CaptionViewer(comparison, gif_dir=tmp_path).image.value == render_gif(
+        comparison.videos[0], num_frames=NUM_FRAMES).data
     with pytest.raises(ValueError, match="No per-sample 'METEOR'"):
         CaptionViewer(comparison, metric="METEOR")
 
