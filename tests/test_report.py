@@ -268,7 +268,8 @@ def whole_files(folder: Path) -> dict[str, bytes]:
 def test_a_full_disk_names_the_file_leaves_nothing_torn_and_a_rerun_completes(browser, comparison, tmp_path):
     from vidlm.gif import gif_name
 
-    expected = {gif_name(i): render_gif(v, num_frames=NUM_FRAMES).data for i, v in zip(comparison.ids, comparison.videos)}
+    expected = {gif_name(i): render_gif(v, num_frames=NUM_FRAMES).data
+                for i, v in zip(comparison.ids, comparison.videos)}
     with small_disk(tmp_path / "disk") as disk:
         out = disk / "results"
         filler = fill(disk, leave=3 * 4096)  # room for three small GIFs (a tmpfs file takes whole 4 KiB pages)

@@ -167,7 +167,8 @@ def test_hostile_text_in_every_field_shows_as_text_in_the_viewer(browser, tmp_pa
         seen = look(browser, viewer, tmp_path / f"{k}.html")
         assert_nothing_injected(browser, scripts=2)
         lines = seen["text"].splitlines()
-        assert lines[lines.index("unchanged") + 1].startswith(c.ids[k]) and f"reference: {' || '.join(c.references[k])}" in lines
+        assert lines[lines.index("unchanged") + 1].startswith(c.ids[k])  # the title, after the filter's options
+        assert f"reference: {' || '.join(c.references[k])}" in lines
         assert f"{HOSTILE['base']}: {c.captions[HOSTILE['base']][k]}" in lines
         assert f"{HOSTILE['tuned']}: {c.captions[HOSTILE['tuned']][k]}" in lines
         assert f"metric {HOSTILE['base']} {HOSTILE['tuned']} delta" in lines

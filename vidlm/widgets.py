@@ -182,7 +182,8 @@ class CaptionViewer:
     def _delta_html(self, i: int) -> str:
         c = self.comparison
         rows = "".join(
-            f"<tr><td>{escape(m)}</td><td>{c.per_sample[c.base][i][m]:.3f}</td><td>{c.per_sample[c.tuned][i][m]:.3f}</td>"
+            f"<tr><td>{escape(m)}</td><td>{c.per_sample[c.base][i][m]:.3f}</td>"
+            f"<td>{c.per_sample[c.tuned][i][m]:.3f}</td>"
             f"<td style='color:{_colour(d)}'>{d:+.3f}</td></tr>"
             for m in c.metrics for d in [c.per_sample[c.tuned][i][m] - c.per_sample[c.base][i][m]])
         head = (f"<tr><th>metric</th><th>{escape(c.base)}</th><th>{escape(c.tuned)}</th>"
