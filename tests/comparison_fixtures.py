@@ -5,6 +5,7 @@ viewer, page and notebook tests check what they show against these.
 """
 
 import csv
+import json
 from pathlib import Path
 
 import pytest
@@ -54,3 +55,33 @@ def write_results(folder: Path, count: int = 6) -> Path:
 def results_dir(tmp_path_factory):
     """A session-wide results folder of 6 bundled clips (see `write_results`); tests must not change it."""
     return write_results(tmp_path_factory.mktemp("results"))
+
+
+def write_hostile_results(folder: Path) -> Path:
+    """A results folder whose every field carries an HTML payload (browser.HOSTILE): model names and metric names
+    (captions.csv column names), captions, references, ids, a video file name and a missing video's path.
+
+    Read it with `read_comparison(folder, base=HOSTILE["base"], tuned=HOSTILE["tuned"])`; 3 videos, the second
+    missing; per-sample metrics: CIDEr and the two hostile ones.
+    """
+    import shutil
+
+    from browser import HOSTILE
+    from vidlm.compare import write_comparison
+    from vidlm.metrics import CaptionScores
+
+    clips = bundled_clips(3)
+    folder.mkdir(parents=True, exist_ok=True)
+    video = shutil.copy(clips[0]["video"], folder / (HOSTILE["file"] + ".mp4"))
+    metrics = ["CIDEr", HOSTILE["metric"], HOSTILE["metric2"]]
+    per_sample = {HOSTILE["base"]: [[1.0, 0.5, 0.0], [0.0, 0.5, 0.2], [2.0, 0.1, 0.4]],
+                  HOSTILE["tuned"]: [[3.0, 0.2, 0.0], [0.0, 0.9, 0.1], [1.0, 0.1, 0.6]]}
+    scores = {name: CaptionScores({m: sum(r[k] for r in rows) / 3 for k, m in enumerate(metrics)},
+                                  [dict(zip(metrics, r)) for r in rows]) for name, rows in per_sample.items()}
+    captions = {HOSTILE["base"]: [HOSTILE["caption"], "a a a", clips[2]["reference"]],
+                HOSTILE["tuned"]: [HOSTILE["caption2"], clips[1]["reference"], "a a a"]}
+    write_comparison(folder, [HOSTILE["id"], clips[1]["id"], clips[2]["id"]],
+                     [str(video), HOSTILE["path"], clips[2]["video"]],
+                     [HOSTILE["reference"], clips[1]["reference"], clips[2]["reference"]], captions, scores)
+    (folder / "run.json").write_text(json.dumps({"config": {"num_frames": NUM_FRAMES}}))
+    return folder

@@ -9,7 +9,8 @@ import pytest
 from PIL import Image
 
 from vidlm import load_video
-from vidlm.gif import draw_text, format_time, gif_name, model_view, render_gif, text_box, write_gif, write_gifs
+from vidlm.gif import (draw_text, format_time, gif_name, is_complete_gif, model_view, render_gif, stored_or_rendered,
+                       text_box, write_gif, write_gifs)
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIP = ROOT / "test_videos" / "test_0004.mp4"
@@ -143,3 +144,33 @@ def test_model_view_is_what_the_processor_feeds_the_model(tiny_checkpoints):
     # No resize needed (height is already 64): the crop keeps the middle 64 columns, to within float rounding.
     assert np.abs(seen.astype(int) - frames[:, :, 16:80]).max() <= 1
     assert render_gif(frames, processor=processor).data == render_gif(seen).data
+
+
+def test_a_stored_gif_is_used_only_when_whole(tmp_path):
+    whole = render_gif(CLIP, num_frames=4).data
+    other = render_gif(CLIP, num_frames=2, size=16).data  # a whole GIF made with other options is kept as it is
+    stored = tmp_path / "clip.gif"
+    stored.write_bytes(other)
+    assert is_complete_gif(other) and stored_or_rendered(CLIP, stored, num_frames=4) == other
+    cut_at_semicolon = other[: other.rindex(b";", 0, len(other) - 1) + 1]  # ends with the trailer byte, by chance
+    for torn in (other[: len(other) // 2], other[:-1], cut_at_semicolon, other[:6], b"", b"GIF89a;", b"\0" * 99):
+        assert not is_complete_gif(torn), torn
+        stored.write_bytes(torn)
+        assert stored_or_rendered(CLIP, stored, num_frames=4) == whole and stored.read_bytes() == torn  # not saved
+        assert stored_or_rendered(CLIP, stored, save=True, num_frames=4) == whole and stored.read_bytes() == whole
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.gif"]  # no temporary file left beside it
+    stored.write_bytes(other[:-1])
+    assert stored_or_rendered(tmp_path / "gone.mp4", stored) is None  # neither a whole GIF nor the video
+    assert stored_or_rendered(tmp_path / "gone.mp4", tmp_path / "none.gif") is None
+    assert stored_or_rendered(CLIP, None, save=True, num_frames=4) == whole
+
+
+def test_write_gif_replaces_a_file_whole(tmp_path):
+    target = tmp_path / "clip.gif"
+    target.write_bytes(b"old")
+    gif = write_gif(CLIP, target, num_frames=4)
+    assert target.read_bytes() == gif.data and is_complete_gif(gif.data) and gif.path == target
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.gif"]
+    with pytest.raises(ValueError, match="fps must be"):  # a render that fails leaves the file as it was
+        write_gif(CLIP, target, num_frames=4, fps=0)
+    assert target.read_bytes() == gif.data

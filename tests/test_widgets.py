@@ -1,11 +1,13 @@
-"""The side-by-side viewer shows the right captions, navigates, sorts and filters by per-sample deltas."""
+"""The side-by-side viewer shows the right captions, navigates, sorts and filters by per-sample deltas — and what its
+widgets show, rendered in headless Chromium as JupyterLab renders them (see tests/browser.py)."""
 
 from pathlib import Path
 
 import pytest
 
-from comparison_fixtures import NUM_FRAMES, bundled_clips
-from vidlm.compare import make_comparison
+from browser import HOSTILE, assert_nothing_injected, browser, images, widget_page  # noqa: F401  (a fixture)
+from comparison_fixtures import NUM_FRAMES, bundled_clips, write_hostile_results
+from vidlm.compare import make_comparison, read_comparison
 from vidlm.gif import render_gif, write_gif
 from vidlm.metrics import CaptionScores
 from vidlm.widgets import CaptionViewer
@@ -110,5 +112,69 @@ def test_stored_gifs_are_used_and_missing_videos_are_named(comparison, tmp_path)
     assert viewer.image.value == b"" and "video not found" in viewer.shown()["id"]
     viewer.next()
     assert viewer.image.value == stored.data and Path(stored.path).is_file()
+    torn = tmp_path / f"{comparison.ids[0]}.gif"  # a GIF cut short (older vidlm wrote them in place): rendered again
+    torn.write_bytes(stored.data[:-20])
+    assert CaptionViewer(comparison, gif_dir=tmp_path).image.value == render_gif(
+        comparison.videos[0], num_frames=NUM_FRAMES).data
     with pytest.raises(ValueError, match="No per-sample 'METEOR'"):
         CaptionViewer(comparison, metric="METEOR")
+
+
+def look(browser, viewer, path: Path) -> dict:
+    """Render the viewer's widgets in Chromium as they are now: the images displayed and the text on screen."""
+    browser.get(widget_page(viewer.widget, path).as_uri())
+    return {"images": images(browser), "text": browser.find_element("tag name", "body").text}
+
+
+def test_what_the_viewer_shows_in_a_browser(browser, comparison, tmp_path):
+    viewer = CaptionViewer(comparison)
+    seen = look(browser, viewer, tmp_path / "first.html")
+    assert seen["images"] == [{"complete": True, "width": 64, "height": 64}]  # the GIF, loaded
+    assert "vanilla: <script>alert(1)</script>" in seen["text"]  # the caption as text, not run
+    assert f"fine-tuned: {comparison.captions['fine-tuned'][0]}" in seen["text"] and "1 / 5" in seen["text"]
+    assert "CIDEr 1.000 3.000 +2.000" in seen["text"]
+    assert_nothing_injected(browser, scripts=2)  # the test page's own two
+    viewer.filter_by("worse")
+    seen = look(browser, viewer, tmp_path / "worse.html")
+    assert len(seen["images"]) == 1 and seen["images"][0]["width"] == 64
+    assert comparison.captions["vanilla"][2] in seen["text"] and "1 / 1" in seen["text"]
+
+
+def test_a_filter_that_matches_nothing_shows_a_message_and_no_image(browser, comparison, tmp_path):
+    only_ties = make_comparison(comparison.ids[:1], comparison.videos[:1], comparison.references[:1],
+                                {"vanilla": ["a"], "fine-tuned": ["a"]})
+    viewer = CaptionViewer(only_ties)
+    viewer.filter_by("improved")
+    seen = look(browser, viewer, tmp_path / "empty.html")
+    assert seen["images"] == []  # no broken-image icon
+    assert "No video matches “improved”" in seen["text"] and "0 / 0" in seen["text"]
+    viewer.filter_by("all")  # and the image comes back
+    assert look(browser, viewer, tmp_path / "all.html")["images"] == [{"complete": True, "width": 64, "height": 64}]
+
+
+def test_a_missing_video_is_named_and_shows_no_image(browser, comparison, tmp_path):
+    gone = str(tmp_path / "gone.mp4")
+    missing = make_comparison(comparison.ids[:1], [gone], comparison.references[:1],
+                              {n: v[:1] for n, v in comparison.captions.items()})
+    seen = look(browser, CaptionViewer(missing), tmp_path / "missing.html")
+    assert seen["images"] == [] and f"video not found: {gone}" in seen["text"]
+
+
+def test_hostile_text_in_every_field_shows_as_text_in_the_viewer(browser, tmp_path):
+    c = read_comparison(write_hostile_results(tmp_path / "results"), base=HOSTILE["base"], tuned=HOSTILE["tuned"])
+    viewer = CaptionViewer(c, metric=HOSTILE["metric"])
+    for k in range(3):
+        seen = look(browser, viewer, tmp_path / f"{k}.html")
+        assert_nothing_injected(browser, scripts=2)
+        lines = seen["text"].splitlines()
+        assert lines[lines.index("unchanged") + 1].startswith(c.ids[k])  # the title, after the filter's options
+        assert f"reference: {' || '.join(c.references[k])}" in lines
+        assert f"{HOSTILE['base']}: {c.captions[HOSTILE['base']][k]}" in lines
+        assert f"{HOSTILE['tuned']}: {c.captions[HOSTILE['tuned']][k]}" in lines
+        assert f"metric {HOSTILE['base']} {HOSTILE['tuned']} delta" in lines
+        assert [line.split(" ")[0] for line in lines[-3:]] == ["CIDEr", "CIDEr-x", "BLEU'"]  # the metric rows
+        assert any(line.startswith(HOSTILE["metric2"] + " ") for line in lines[-3:])
+        viewer.next()
+    assert seen["images"] == [{"complete": True, "width": 64, "height": 64}]
+    viewer.go(1)
+    assert f"video not found: {HOSTILE['path']}" in look(browser, viewer, tmp_path / "gone.html")["text"]

@@ -7,6 +7,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from vidlm.atomic import atomic_path, write_text
+
 
 def side_by_side(ids: list[str], references: list, captions: dict[str, list[str]], limit: int = 12) -> str:
     """A markdown table: one row per video, its reference(s), then each model's caption."""
@@ -54,7 +56,8 @@ def rows_table(rows: list[dict]) -> str:
 def write_comparison(output_dir, ids: list[str], videos: list[str], references: list,
                      captions: dict[str, list[str]], scores: dict[str, dict]) -> dict[str, Path]:
     """Write `captions.csv` (one row per video: id, video, reference(s), each model's caption and, where scores carry
-    `per_sample`, each model's per-sample metrics), `metrics.json` and `metrics.md` (the corpus scores)."""
+    `per_sample`, each model's per-sample metrics), `metrics.json` and `metrics.md` (the corpus scores); each is
+    written atomically, so a crash or a full disk leaves the previous file or none."""
     for name, values in captions.items():
         if len(values) != len(ids):
             raise ValueError(f"{name}: {len(values)} captions for {len(ids)} videos")
@@ -63,14 +66,14 @@ def write_comparison(output_dir, ids: list[str], videos: list[str], references: 
     detailed = {name: s.per_sample for name, s in scores.items() if getattr(s, "per_sample", None)}
     metric_columns = [(name, metric) for name, rows in detailed.items() for metric in rows[0]]
     paths = {"captions": out / "captions.csv", "metrics": out / "metrics.json", "table": out / "metrics.md"}
-    with open(paths["captions"], "w", newline="") as f:
+    with atomic_path(paths["captions"]) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(["id", "video", "reference", *captions, *(f"{n} {m}" for n, m in metric_columns)])
         for i, row in enumerate(zip(ids, videos, references)):
             per_sample = [detailed[n][i][m] for n, m in metric_columns]
             writer.writerow([row[0], row[1], _joined(row[2]), *(captions[n][i] for n in captions), *per_sample])
-    paths["metrics"].write_text(json.dumps({n: dict(s) for n, s in scores.items()}, indent=2) + "\n")
-    paths["table"].write_text(scores_table(scores) + "\n")
+    write_text(paths["metrics"], json.dumps({n: dict(s) for n, s in scores.items()}, indent=2) + "\n")
+    write_text(paths["table"], scores_table(scores) + "\n")
     return paths
 
 
@@ -165,7 +168,7 @@ def read_comparison(folder, video_root=None, base: str = "vanilla", tuned: str =
     table = folder / "captions.csv"
     if not table.is_file():
         raise FileNotFoundError(f"No captions.csv in {folder}; write one with write_comparison or evaluate_models")
-    with open(table, newline="") as f:
+    with open(table, newline="", encoding="utf-8-sig") as f:
         reader = csv.reader(f)
         header = next(reader, [])
         rows = list(reader)

@@ -49,9 +49,7 @@ class Gif:
     path: Path | None = None
 
     def _repr_html_(self) -> str:  # shown animated in Jupyter
-        import base64
-
-        return f'<img src="data:image/gif;base64,{base64.b64encode(self.data).decode()}">'
+        return f'<img src="{data_uri(self.data)}">'
 
 
 def clip_frames(source, num_frames: int = 8):
@@ -134,12 +132,11 @@ def render_gif(source, *, num_frames: int = 8, timestamps="auto", fps: float = 4
 
 
 def write_gif(source, path, **options) -> Gif:
-    """`render_gif(source, **options)` written to `path`; returns the `Gif` with `.path` set."""
+    """`render_gif(source, **options)` written to `path` (atomically); returns the `Gif` with `.path` set."""
+    from vidlm.atomic import write_bytes
+
     gif = render_gif(source, **options)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(gif.data)
-    gif.path = path
+    gif.path = write_bytes(path, gif.data)
     return gif
 
 
@@ -153,6 +150,50 @@ def write_gifs(videos, folder, names=None, **options) -> list[Path]:
     if len(names) != len(videos):
         raise ValueError(f"{len(names)} names for {len(videos)} videos")
     return [write_gif(video, Path(folder) / gif_name(name), **options).path for video, name in zip(videos, names)]
+
+
+def stored_or_rendered(video, stored=None, *, save: bool = False, **options) -> bytes | None:
+    """The GIF of `video`: the file `stored` if it holds a whole GIF, else rendered from `video` with `options` (and,
+    when `save`, written to `stored` atomically); None when there is neither a whole stored GIF nor the video.
+
+    A stored file that is not a whole GIF (cut short by a crash or a full disk under an older vidlm, which wrote
+    GIFs in place) is rendered again rather than shown broken.
+    """
+    if stored is not None and Path(stored).is_file():
+        data = Path(stored).read_bytes()
+        if is_complete_gif(data):
+            return data
+    if not Path(video).is_file():
+        return None
+    data = render_gif(video, **options).data
+    if save and stored is not None:
+        from vidlm.atomic import write_bytes
+
+        write_bytes(stored, data)
+    return data
+
+
+def is_complete_gif(data: bytes) -> bool:
+    """Whether `data` is a whole GIF: its signature, every frame decodes, and the trailer byte ends it."""
+    from PIL import Image
+
+    if not data.startswith((b"GIF87a", b"GIF89a")) or not data.endswith(b";"):
+        return False
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            for k in range(image.n_frames):
+                image.seek(k)
+                image.load()
+    except (OSError, EOFError, ValueError, SyntaxError):  # what Pillow raises for damaged or truncated images
+        return False
+    return True
+
+
+def data_uri(data: bytes) -> str:
+    """GIF bytes as a `data:` URL, for pages that must work as one file (about 1.35× the bytes)."""
+    import base64
+
+    return "data:image/gif;base64," + base64.b64encode(data).decode()
 
 
 def gif_name(sample_id: str) -> str:

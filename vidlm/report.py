@@ -5,22 +5,27 @@
 
 The page shows the corpus scores, then every video: its GIF, reference, each model's caption and the per-sample
 score deltas. A few lines of inline script add sorting and filtering by delta; without script the page shows every
-video in the order read. Caption text is always escaped (model outputs are untrusted text) and a Content Security
-Policy lets only the page's own script run and nothing load from the network.
+video in the order read. Every caption, reference, id, path, model and metric name is escaped (`htmltext.escape`:
+model outputs and CSV columns are untrusted text) and a Content Security Policy lets only the page's own script run
+and nothing load from the network. The page and its GIFs are written atomically: a crash or a full disk leaves the
+previous file or none, never a torn one.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import html
 import json
 from pathlib import Path
 from urllib.parse import quote
 
 from vidlm.compare import SAME, Comparison, change
+from vidlm.htmltext import escape
 
+# `[hidden]` first and `!important`: the rules below give rows and controls a display, which would override the
+# attribute the filter sets — rows counted as hidden stayed on screen.
 _STYLE = """
+[hidden] { display: none !important; }
 body { font: 15px/1.45 system-ui, sans-serif; margin: 2rem auto; max-width: 70rem; padding: 0 1rem; color: #222; }
 table { border-collapse: collapse; } td, th { padding: 2px 10px; text-align: right; border-bottom: 1px solid #ddd; }
 td:first-child, th:first-child { text-align: left; }
@@ -33,6 +38,7 @@ td:first-child, th:first-child { text-align: left; }
 .texts dt { font-weight: 600; } .texts dd { margin: 0; white-space: pre-wrap; }
 .deltas { font-size: 13px; margin-top: .5rem; } .missing { width: 12rem; color: #c5221f; }
 #controls { margin: .5rem 0; display: flex; gap: 1rem; flex-wrap: wrap; }
+#notes { color: #444; max-width: 50rem; }
 """
 
 # Sorts and filters the list items by the deltas each carries in data-deltas; the server-side order is the fallback.
@@ -73,53 +79,61 @@ _SCRIPT = """
 
 def export_page(comparison: Comparison, output_dir, *, gif_dir: str = "gifs", embed_gifs: bool = False,
                 metric: str = "CIDEr", title: str = "Vanilla vs fine-tuned captions",
-                gif_options: dict | None = None) -> Path:
+                gif_options: dict | None = None, notes: str = "") -> Path:
     """Write `output_dir/index.html` for `comparison`; returns its path.
 
-    gif_dir: GIFs live in `output_dir/gif_dir/<id>.gif` (as `write_gifs` names them); missing ones are rendered from
-        the videos with `gif_options` (for `render_gif`; num_frames defaults to the comparison's, else 8).
+    gif_dir: GIFs live in `output_dir/gif_dir/<id>.gif` (as `write_gifs` names them); missing ones, and stored ones
+        that are not whole GIFs, are rendered from the videos with `gif_options` (for `render_gif`; num_frames
+        defaults to the comparison's, else 8) and written there.
     embed_gifs: put the GIFs inside the page as data URIs — one file to send, ~1.35× the GIF bytes.
     metric: the per-sample metric the page sorts and filters by first.
+    notes: plain text shown under the summary, e.g. what the models are and what each metric means; a blank line
+        starts a new paragraph.
+    A full disk raises OSError naming the file that did not fit; GIFs already written are whole and reused by the
+    next export.
     """
+    from vidlm.atomic import write_text
+
     if metric not in comparison.metrics:
         raise ValueError(f"No per-sample {metric!r} for both models; choose one of {comparison.metrics}")
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     options = {"num_frames": comparison.num_frames or 8, **(gif_options or {})}
     images = [_image(comparison, i, out, gif_dir, embed_gifs, options) for i in range(len(comparison))]
-    page = out / "index.html"
-    page.write_text(page_html(comparison, images, metric, title), encoding="utf-8")
-    return page
+    return write_text(out / "index.html", page_html(comparison, images, metric, title, notes))
 
 
 def page_html(comparison: Comparison, images: list[str | None], metric: str = "CIDEr",
-              title: str = "Vanilla vs fine-tuned captions") -> str:
+              title: str = "Vanilla vs fine-tuned captions", notes: str = "") -> str:
     """The page as a string; `images[i]` is the GIF's URL (relative path or data URI) or None when there is none."""
     import vidlm
 
     c = comparison
     kinds = [change(d) for d in c.deltas(metric)]
-    summary = (f"{len(c)} videos · models: {', '.join(map(html.escape, c.captions))} · on per-sample {metric}, "
-               f"{c.tuned} is better on {kinds.count('improved')}, worse on {kinds.count('worse')}, "
-               f"the same on {kinds.count('unchanged')} · made with vidlm {vidlm.__version__}")
+    summary = (f"{len(c)} videos · models: {', '.join(map(escape, c.captions))} · on per-sample {escape(metric)}, "
+               f"{escape(c.tuned)} is better on {kinds.count('improved')}, worse on {kinds.count('worse')}, "
+               f"the same on {kinds.count('unchanged')} · made with vidlm {escape(vidlm.__version__)}")
+    paragraphs = [p.strip() for p in notes.split("\n\n") if p.strip()]
+    notes_html = (f'<div id="notes">{"".join(f"<p>{escape(p)}</p>" for p in paragraphs)}</div>\n'
+                  if paragraphs else "")
     script_hash = base64.b64encode(hashlib.sha256(_SCRIPT.encode()).digest()).decode()
     policy = (f"default-src 'none'; img-src 'self' data: file:; style-src 'unsafe-inline'; "
               f"script-src 'sha256-{script_hash}'")
-    metric_options = "".join(f'<option value="{html.escape(m)}"{" selected" * (m == metric)}>{html.escape(m)}'
-                             f'</option>' for m in c.metrics)
+    metric_options = "".join(f'<option value="{escape(m)}"{" selected" * (m == metric)}>{escape(m)}</option>'
+                             for m in c.metrics)
     return f"""<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="{html.escape(policy)}">
+<meta http-equiv="Content-Security-Policy" content="{escape(policy)}">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{html.escape(title)}</title>
+<title>{escape(title)}</title>
 <style>{_STYLE}</style>
 </head>
 <body>
-<h1>{html.escape(title)}</h1>
+<h1>{escape(title)}</h1>
 <p id="summary">{summary}</p>
-<h2>Corpus scores</h2>
+{notes_html}<h2>Corpus scores</h2>
 {_corpus_table(c)}
 <h2>Per video</h2>
 <div id="controls" hidden>
@@ -148,34 +162,26 @@ def gallery(comparison: Comparison, gifs, limit: int | None = 6, embed: bool = T
     gifs = list(gifs)
     if len(gifs) != len(c):
         raise ValueError(f"{len(gifs)} GIFs for {len(c)} videos")
-    head = "<tr><th>video</th><th>reference</th>" + "".join(f"<th>{html.escape(n)}</th>" for n in c.captions) + "</tr>"
+    from vidlm.gif import data_uri
+
+    head = "<tr><th>video</th><th>reference</th>" + "".join(f"<th>{escape(n)}</th>" for n in c.captions) + "</tr>"
     rows = []
     for i in range(len(c) if limit is None else min(limit, len(c))):
-        src = ("data:image/gif;base64," + base64.b64encode(Path(gifs[i]).read_bytes()).decode() if embed
-               else Path(gifs[i]).as_posix())
-        cells = [html.escape(" || ".join(c.references[i]))] + [html.escape(v[i]) for v in c.captions.values()]
-        rows.append(f'<tr><td><img src="{html.escape(src)}" alt="{html.escape(c.ids[i])}" width="128"><br>'
-                    f"<code>{html.escape(c.ids[i])}</code></td>" + "".join(f"<td>{x}</td>" for x in cells) + "</tr>")
+        src = data_uri(Path(gifs[i]).read_bytes()) if embed else quote(Path(gifs[i]).as_posix())
+        cells = [escape(" || ".join(c.references[i]))] + [escape(v[i]) for v in c.captions.values()]
+        rows.append(f'<tr><td><img src="{escape(src)}" alt="{escape(c.ids[i])}" width="128"><br>'
+                    f"<code>{escape(c.ids[i])}</code></td>" + "".join(f"<td>{x}</td>" for x in cells) + "</tr>")
     return f"<table>\n{head}\n" + "\n".join(rows) + "\n</table>"
 
 
 def _image(c: Comparison, i: int, out: Path, gif_dir: str, embed: bool, options: dict) -> str | None:
-    from vidlm.gif import gif_name, render_gif
+    from vidlm.gif import data_uri, gif_name, stored_or_rendered
 
     name = gif_name(c.ids[i])
-    stored = out / gif_dir / name
-    if stored.is_file():
-        data = stored.read_bytes() if embed else None
-    elif Path(c.videos[i]).is_file():
-        data = render_gif(c.videos[i], **options).data
-        if not embed:
-            stored.parent.mkdir(parents=True, exist_ok=True)
-            stored.write_bytes(data)
-    else:
+    data = stored_or_rendered(c.videos[i], out / gif_dir / name, save=not embed, **options)
+    if data is None:
         return None
-    if embed:
-        return "data:image/gif;base64," + base64.b64encode(data).decode()
-    return quote(f"{Path(gif_dir).as_posix()}/{name}")
+    return data_uri(data) if embed else quote(f"{Path(gif_dir).as_posix()}/{name}")
 
 
 def _corpus_table(c: Comparison) -> str:
@@ -183,34 +189,34 @@ def _corpus_table(c: Comparison) -> str:
     metrics = list(dict.fromkeys(m for n in names for m in c.corpus.get(n, {})))
     if not metrics:
         return "<p>No corpus scores (metrics.json) were found.</p>"
-    head = "".join(f"<th>{html.escape(n)}</th>" for n in names)
+    head = "".join(f"<th>{escape(n)}</th>" for n in names)
     rows = []
     for m in metrics:
         values = [c.corpus.get(n, {}).get(m) for n in names]
         base, tuned = c.corpus.get(c.base, {}).get(m), c.corpus.get(c.tuned, {}).get(m)
         delta = "—" if base is None or tuned is None else _signed(tuned - base)
-        rows.append(f"<tr><td>{html.escape(m)}</td>" + "".join(f"<td>{_number(v)}</td>" for v in values)
+        rows.append(f"<tr><td>{escape(m)}</td>" + "".join(f"<td>{_number(v)}</td>" for v in values)
                     + f"<td>{delta}</td></tr>")
-    return (f'<table id="corpus"><tr><th>metric</th>{head}<th>{html.escape(c.tuned)} − {html.escape(c.base)}</th>'
+    return (f'<table id="corpus"><tr><th>metric</th>{head}<th>{escape(c.tuned)} − {escape(c.base)}</th>'
             f"</tr>{''.join(rows)}</table>")
 
 
 def _sample(c: Comparison, i: int, image: str | None) -> str:
-    sample_id = html.escape(c.ids[i])
-    figure = (f'<img src="{html.escape(image)}" alt="{sample_id}">' if image else
-              f'<div class="missing">video not found: {html.escape(c.videos[i])}</div>')
-    captions = "".join(f'<dt>{html.escape(n)}</dt><dd class="caption" data-model="{html.escape(n)}">'
-                       f"{html.escape(values[i])}</dd>" for n, values in c.captions.items())
+    sample_id = escape(c.ids[i])
+    figure = (f'<img src="{escape(image)}" alt="{sample_id}">' if image else
+              f'<div class="missing">video not found: {escape(c.videos[i])}</div>')
+    captions = "".join(f'<dt>{escape(n)}</dt><dd class="caption" data-model="{escape(n)}">'
+                       f"{escape(values[i])}</dd>" for n, values in c.captions.items())
     base, tuned = c.per_sample[c.base][i], c.per_sample[c.tuned][i]
     deltas = {m: tuned[m] - base[m] for m in c.metrics}
-    rows = "".join(f"<tr><td>{html.escape(m)}</td><td>{base[m]:.3f}</td><td>{tuned[m]:.3f}</td>"
+    rows = "".join(f"<tr><td>{escape(m)}</td><td>{base[m]:.3f}</td><td>{tuned[m]:.3f}</td>"
                    f"<td>{_signed(d)}</td></tr>" for m, d in deltas.items())
     return (f'<li class="sample" id="sample-{i}" data-id="{sample_id}" data-order="{i}" '
-            f'data-deltas="{html.escape(json.dumps(deltas))}">\n'
+            f'data-deltas="{escape(json.dumps(deltas))}">\n'
             f"<figure>{figure}<figcaption>{sample_id}</figcaption></figure>\n"
             f'<div class="texts"><dl><dt>reference</dt><dd class="reference">'
-            f'{html.escape(" || ".join(c.references[i]))}</dd>{captions}</dl>\n'
-            f'<table class="deltas"><tr><th>metric</th><th>{html.escape(c.base)}</th><th>{html.escape(c.tuned)}</th>'
+            f'{escape(" || ".join(c.references[i]))}</dd>{captions}</dl>\n'
+            f'<table class="deltas"><tr><th>metric</th><th>{escape(c.base)}</th><th>{escape(c.tuned)}</th>'
             f"<th>delta</th></tr>{rows}</table></div>\n</li>\n")
 
 

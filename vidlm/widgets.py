@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 
 from vidlm.compare import Comparison, change
+from vidlm.htmltext import escape
 
 FILTERS = ("all", "improved", "worse", "unchanged")
 
@@ -127,16 +128,11 @@ class CaptionViewer:
     def gif(self, position: int) -> bytes:
         """The GIF bytes of the video at `position` (from `gif_dir`, else rendered once and kept); b"" if none."""
         if position not in self._gifs:
-            from vidlm.gif import gif_name, render_gif
+            from vidlm.gif import gif_name, stored_or_rendered
 
-            sample_id, video = self.comparison.ids[position], self.comparison.videos[position]
-            stored = self.gif_dir / gif_name(sample_id) if self.gif_dir else None
-            if stored is not None and stored.is_file():
-                self._gifs[position] = stored.read_bytes()
-            elif Path(video).is_file():
-                self._gifs[position] = render_gif(video, **self.gif_options).data
-            else:
-                self._gifs[position] = b""
+            stored = self.gif_dir / gif_name(self.comparison.ids[position]) if self.gif_dir else None
+            self._gifs[position] = stored_or_rendered(self.comparison.videos[position], stored,
+                                                      **self.gif_options) or b""
         return self._gifs[position]
 
     def _on_sort(self, event) -> None:
@@ -164,27 +160,33 @@ class CaptionViewer:
         c, i = self.comparison, self.current
         self.position.value = f"{self.index + 1} / {len(self.order)}" if self.order else "0 / 0"
         if i is None:
-            self.image.value = b""
-            self.title.value = f"<b>No video matches “{html.escape(self.filter_kind)}”</b>"
+            self._picture(b"")
+            self.title.value = f"<b>No video matches “{escape(self.filter_kind)}”</b>"
             self.reference.value = self.delta_table.value = ""
             for widget in self.caption_widgets.values():
                 widget.value = ""
             return
-        self.image.value = self.gif(i)
-        missing = "" if self.image.value else " <i>(video not found)</i>"
-        self.title.value = f"<b>{html.escape(c.ids[i])}</b>{missing}"
+        self._picture(self.gif(i))
+        missing = "" if self.image.value else f" <i>(video not found: {escape(c.videos[i])})</i>"
+        self.title.value = f"<b>{escape(c.ids[i])}</b>{missing}"
         self.reference.value = _line("reference", " || ".join(c.references[i]), "#555")
         for name, widget in self.caption_widgets.items():
             widget.value = _line(name, c.captions[name][i], "#1f77b4" if name == c.tuned else "#333")
         self.delta_table.value = self._delta_html(i)
 
+    def _picture(self, data: bytes) -> None:
+        # An Image widget with no bytes still draws an <img>, which browsers show as a broken-image icon: hide it.
+        self.image.value = data
+        self.image.layout.display = None if data else "none"
+
     def _delta_html(self, i: int) -> str:
         c = self.comparison
         rows = "".join(
-            f"<tr><td>{m}</td><td>{c.per_sample[c.base][i][m]:.3f}</td><td>{c.per_sample[c.tuned][i][m]:.3f}</td>"
+            f"<tr><td>{escape(m)}</td><td>{c.per_sample[c.base][i][m]:.3f}</td>"
+            f"<td>{c.per_sample[c.tuned][i][m]:.3f}</td>"
             f"<td style='color:{_colour(d)}'>{d:+.3f}</td></tr>"
             for m in c.metrics for d in [c.per_sample[c.tuned][i][m] - c.per_sample[c.base][i][m]])
-        head = (f"<tr><th>metric</th><th>{html.escape(c.base)}</th><th>{html.escape(c.tuned)}</th>"
+        head = (f"<tr><th>metric</th><th>{escape(c.base)}</th><th>{escape(c.tuned)}</th>"
                 f"<th>delta</th></tr>")
         return f"<table style='font-size:90%'>{head}{rows}</table>"
 
@@ -209,8 +211,8 @@ class CaptionViewer:
 
 def _line(label: str, text: str, colour: str) -> str:
     """A label and a caption; the caption is escaped, so markup in a model's output shows as text."""
-    return (f"<div style='margin:4px 0;white-space:pre-wrap'><b style='color:{colour}'>{html.escape(label)}:</b> "
-            f"{html.escape(text)}</div>")
+    return (f"<div style='margin:4px 0;white-space:pre-wrap'><b style='color:{escape(colour)}'>{escape(label)}:</b> "
+            f"{escape(text)}</div>")
 
 
 def _colour(delta: float) -> str:
