@@ -110,14 +110,6 @@ def reference_for(clip, name):
     return frames[np.searchsorted(np.unique(clip.indices), clip.indices)]
 
 
-def ffprobe_times(path) -> np.ndarray:
-    """Every frame's presentation time in seconds, from ffprobe, relative to the first frame."""
-    out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "frame=pts_time",
-                          "-of", "csv=p=0", str(path)], capture_output=True, text=True, check=True).stdout
-    times = np.array(sorted(float(line.split(",")[0]) for line in out.split()))
-    return times - times[0]
-
-
 @pytest.mark.parametrize("name", list(hv.CASES))
 @pytest.mark.parametrize("mode", ["auto", "seek", "sequential"])
 @pytest.mark.parametrize("num_frames", [3, 32])
@@ -128,7 +120,7 @@ def test_frames_equal_ffmpeg_decode_of_the_same_index(hostile, name, mode, num_f
     assert clip.total_frames == total == hv.CASES[name][3]
     assert clip.indices.tolist() == uniform_indices(total, num_frames).tolist()
     np.testing.assert_array_equal(clip.frames, reference_for(clip, name))
-    np.testing.assert_allclose(clip.timestamps, ffprobe_times(path)[clip.indices], atol=1e-6)
+    np.testing.assert_allclose(clip.timestamps, hv.ffprobe_times(path)[clip.indices], atol=1e-6)
 
 
 def test_the_plan_seeks_where_it_pays_and_reads_on_where_it_does_not(hostile):
@@ -166,7 +158,7 @@ def load_frame_unrotated(path, k):
 def test_fps_sampling_takes_the_frame_on_screen_at_each_tick(hostile):
     path = hostile["ntsc_bframes_mp4"]  # 90 frames at 29.97 fps: 3.003 s
     clip = load_video(path, fps=2.0, num_frames=32)
-    times = ffprobe_times(path)
+    times = hv.ffprobe_times(path)
     ticks = np.arange(len(clip.indices)) / 2.0
     assert len(clip.indices) == 6  # ticks 0, 0.5, ..., 2.5 s (the last frame starts at 2.97 s)
     for tick, k in zip(ticks, clip.indices):

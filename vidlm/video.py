@@ -119,7 +119,7 @@ def load_video(path, num_frames: int = 8, *, fps: float | None = None, timestamp
                 times[wanted] = lazy.times_of(wanted)
                 return _clip(path, lazy.fps, wanted, got, times, lazy.duration, read, total=len(lazy))
         table = scan_packets(path)
-        if table.trusted and mode != "sequential":
+        if table.trusted and not table.damage and mode != "sequential":
             wanted = sample(table.times())
             read = {"plan": mode if table.seekable else "forward", "seeks": 0, "decoded": 0, "index": "full"}
             got = _decode_by_timestamp(path, table, wanted, size, read)
@@ -329,14 +329,14 @@ def _sequential(path, table: PacketTable, sample: _Sampler, size) -> VideoClip:
     """One pass from the start that counts decoded frames as ffmpeg does (a second pass if the count surprises)."""
     times = table.times() if table.trusted else None
     wanted = sample(times) if times is not None and len(times) else None
-    got, decoded_times, count = _count_pass(path, None if wanted is None else set(wanted.tolist()), size)
+    got, decoded_times, count, _ = _count_pass(path, None if wanted is None else set(wanted.tolist()), size)
     passes = 1
     if count == 0:
         raise VideoDecodeError(path, "no frame could be decoded")
     if wanted is None or count != len(times) or max(wanted) >= count:
         wanted = sample(decoded_times)  # the decoder disagrees with the container: its count is the truth
         if not set(wanted.tolist()) <= set(got):
-            got, _, _ = _count_pass(path, set(wanted.tolist()), size)
+            got, _, _, _ = _count_pass(path, set(wanted.tolist()), size)
             passes = 2
     duration = table.duration if table.trusted and count == len(times) else _duration(decoded_times, table.fps)
     read = {"plan": "sequential", "seeks": 0, "decoded": count * passes, "index": "decoded"}
@@ -344,7 +344,9 @@ def _sequential(path, table: PacketTable, sample: _Sampler, size) -> VideoClip:
 
 
 def _count_pass(path, want: set | None, size):
-    """Decode every frame in order, skipping undecodable packets like the ffmpeg CLI; wanted frames as RGB.
+    """Decode every frame in order, skipping undecodable packets like the ffmpeg CLI: (wanted frames as RGB, every
+    frame's time, the frame count, the indices of frames the decoder flags as corrupt — where ffmpeg logs "error
+    while decoding MB" and conceals the damage).
 
     One decoding thread: with frame threads, PyAV loses the frames in flight when a damaged packet fails (34 of the
     36 frames the ffmpeg CLI decodes from a half-truncated MP4 here), which would shift every later index.
@@ -352,7 +354,7 @@ def _count_pass(path, want: set | None, size):
     import av
 
     convert = _Converter(size)
-    got, pts = {}, []
+    got, pts, corrupt = {}, [], []
     container, stream = _open_for_decoding(path, threaded=False)
     time_base = stream.time_base or Fraction(1, 1)
     try:
@@ -369,6 +371,8 @@ def _count_pass(path, want: set | None, size):
             for frame in frames:
                 if want is not None and len(pts) in want:
                     got[len(pts)] = convert(frame)
+                if frame.is_corrupt:
+                    corrupt.append(len(pts))
                 pts.append(frame.pts)
             if packet is None:
                 break  # the end, and the decoder is drained
@@ -379,7 +383,7 @@ def _count_pass(path, want: set | None, size):
     times = np.array([float((p - origin) * time_base) if p is not None else np.nan for p in pts])
     if len(times) and np.isnan(times).any():  # no timestamps at all: space frames at the stated rate
         times = np.arange(len(pts), dtype=np.float64) / (float(stream.average_rate or 25))
-    return got, times, len(pts)
+    return got, times, len(pts), corrupt
 
 
 def _duration(times: np.ndarray, rate: float) -> float:
