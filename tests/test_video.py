@@ -282,3 +282,35 @@ def test_an_open_gop_mp4_is_caught_and_read_with_the_full_table(hostile):
     clip = load_video(hostile["open_gop_mp4"], num_frames=3)  # its I-frames have B-frames shown before them
     assert clip.read["index"] == "full"
     np.testing.assert_array_equal(clip.frames, hv.ffmpeg_frames(clip.path, clip.indices))
+
+
+# --- paths that exist but are not regular files ----------------------------------------------------------------
+
+@pytest.mark.parametrize("kind, described", [("fifo", "a named pipe"), ("folder", "a folder"),
+                                             ("dev_zero", "a character device")])
+def test_a_path_that_is_not_a_regular_file_says_so_without_blocking(kind, described, tmp_path):
+    import os
+    import threading
+
+    path = {"fifo": tmp_path / "pipe.mp4", "folder": tmp_path / "clips.mp4", "dev_zero": Path("/dev/zero")}[kind]
+    if kind == "fifo":
+        os.mkfifo(path)  # opening it for reading would wait for a writer forever
+    elif kind == "folder":
+        path.mkdir()
+    outcome = {}
+
+    def read():
+        try:
+            load_video(path, num_frames=2)
+        except vidlm.VideoDecodeError as err:
+            outcome["error"] = err
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(20)
+    blocked = reader.is_alive()
+    if blocked and kind == "fifo":
+        with open(path, "wb"):  # release the blocked reader so the test process can end
+            pass
+    assert not blocked, f"load_video blocked on {described}"
+    assert str(outcome["error"]) == f"{path}: is not a regular file ({described})"

@@ -23,6 +23,7 @@ Anything that cannot be read raises `VideoDecodeError` naming the file and the r
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -100,10 +101,7 @@ def load_video(path, num_frames: int = 8, *, fps: float | None = None, timestamp
 
     path = os.fspath(path)
     _check_arguments(num_frames, fps, timestamps, indices, window, size, mode)
-    if not os.path.isfile(path):
-        raise VideoDecodeError(path, "no such file")
-    if os.path.getsize(path) == 0:
-        raise VideoDecodeError(path, "the file is empty (0 bytes)")
+    _check_regular_file(path)
     try:
         sample = _Sampler(num_frames, fps, timestamps, indices, window, path)
         lazy = MovIndex.open(path) if mode == "auto" and sample.needs_count_only() else None
@@ -130,6 +128,24 @@ def load_video(path, num_frames: int = 8, *, fps: float | None = None, timestamp
         raise
     except (av.FFmpegError, OSError, EOFError) as err:  # PyAV raises these for damaged or foreign files
         raise VideoDecodeError(path, f"cannot decode: {getattr(err, 'strerror', None) or err}") from err
+
+
+def _check_regular_file(path: str) -> None:
+    """Refuse what is not a regular, non-empty file before FFmpeg opens it: opening a FIFO would block until a writer
+    comes, and /dev/zero or a folder would give FFmpeg's own, unhelpful errors."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise VideoDecodeError(path, "no such file") from None
+    except OSError as err:
+        raise VideoDecodeError(path, f"cannot read it: {err.strerror}") from None
+    if not stat.S_ISREG(info.st_mode):
+        kinds = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a named pipe"), (stat.S_ISCHR, "a character device"),
+                 (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+        kind = next((name for test, name in kinds if test(info.st_mode)), "a special file")
+        raise VideoDecodeError(path, f"is not a regular file ({kind})")
+    if info.st_size == 0:
+        raise VideoDecodeError(path, "the file is empty (0 bytes)")
 
 
 def _check_arguments(num_frames, fps, timestamps, indices, window, size, mode) -> None:
