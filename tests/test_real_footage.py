@@ -5,6 +5,7 @@ Every answer is checked against the ffmpeg CLI: the frame count, the frames them
 damaged) and their timestamps.
 """
 
+import functools
 import subprocess
 
 import numpy as np
@@ -39,6 +40,11 @@ VARIANTS = {
     "open_gop_mkv": (".mkv", EXCERPT + X264 + ["-x264-params", "keyint=24:min-keyint=24:scenecut=0:bframes=3:"
                                                                "b-adapt=0:open-gop=1"], (240, 426)),
 }
+
+
+# ffmpeg's answers per file, asked once: each decodes the whole file
+frame_count = functools.cache(hv.ffmpeg_frame_count)
+frame_times = functools.cache(hv.ffprobe_times)
 
 
 def ffmpeg(*args):
@@ -99,19 +105,19 @@ def damaged(footage, tmp_path_factory):
 def test_real_footage_frames_equal_ffmpeg(footage, name, mode, num_frames):
     path = footage[name]
     clip = load_video(path, num_frames=num_frames, mode=mode)
-    total = hv.ffmpeg_frame_count(path)
+    total = frame_count(path)
     assert clip.total_frames == total
     assert clip.indices.tolist() == uniform_indices(total, num_frames).tolist()
     height, width = VARIANTS[name][2]
     assert clip.frames.shape == (num_frames, height, width, 3)
     np.testing.assert_array_equal(clip.frames, hv.ffmpeg_frames(path, clip.indices, width, height))
-    np.testing.assert_allclose(clip.timestamps, hv.ffprobe_times(path)[clip.indices], atol=1e-6)
+    np.testing.assert_allclose(clip.timestamps, frame_times(path)[clip.indices], atol=1e-6)
 
 
 def test_the_real_clip_is_what_the_tests_assume(footage):
-    assert hv.ffmpeg_frame_count(footage["original_mp4"]) == 472
-    assert hv.ffmpeg_frame_count(footage["remux_ts"]) == 146
-    assert hv.ffmpeg_frame_count(footage["long_gop_mp4"]) == 120
+    assert frame_count(footage["original_mp4"]) == 472
+    assert frame_count(footage["remux_ts"]) == 146
+    assert frame_count(footage["long_gop_mp4"]) == 120
     clip = load_video(footage["original_mp4"], indices=[0, 471])
     assert clip.fps == pytest.approx(24000 / 1001) and clip.duration == pytest.approx(19.69, abs=0.01)
     assert clip.frames.std() > 20  # a real scene, not a flat test card
@@ -122,7 +128,7 @@ def test_the_real_clip_is_what_the_tests_assume(footage):
 @pytest.mark.parametrize("num_frames", [8, 32])
 def test_damaged_footage_counts_the_frames_that_decode_in_every_mode(damaged, name, num_frames):
     path = damaged[name]
-    total = hv.ffmpeg_frame_count(path)
+    total = frame_count(path)
     expected = uniform_indices(total, num_frames).tolist()
     reference = hv.ffmpeg_frames(path, sorted(set(expected) | {total - 1}), 640, 360).astype(int)
     for mode in ("auto", "seek", "sequential"):
@@ -150,10 +156,10 @@ def test_the_issue_cases_are_damage_the_packet_table_does_not_show(damaged):
     """What made the modes disagree: the file's index lists more frames than ffmpeg decodes."""
     from vidlm.video_index import scan_packets
 
-    assert hv.ffmpeg_frame_count(damaged["truncated_faststart_mp4"]) == scan_packets(
+    assert frame_count(damaged["truncated_faststart_mp4"]) == scan_packets(
         str(damaged["truncated_faststart_mp4"])).packets - 1
-    assert hv.ffmpeg_frame_count(damaged["garbage_mp4"]) == scan_packets(str(damaged["garbage_mp4"])).packets - 2
-    assert hv.ffmpeg_frame_count(damaged["garbage_mp4"]) == 144
+    assert frame_count(damaged["garbage_mp4"]) == scan_packets(str(damaged["garbage_mp4"])).packets - 2
+    assert frame_count(damaged["garbage_mp4"]) == 144
 
 
 def test_scan_flags_the_corrupt_last_frame_of_a_truncated_ts(damaged, footage):
@@ -164,7 +170,7 @@ def test_scan_flags_the_corrupt_last_frame_of_a_truncated_ts(damaged, footage):
     result = check_video(path)
     assert result.status == "damaged"
     named = [int(word) for word in result.reason.replace(",", " ").split() if word.isdigit()]
-    total = hv.ffmpeg_frame_count(path)
+    total = frame_count(path)
     # the frame scan names is the one ffmpeg decodes differently from the intact file: where the stream was cut
     cut = hv.ffmpeg_frames(path, None, 640, 360).astype(int)
     intact = hv.ffmpeg_frames(footage["remux_ts"], None, 640, 360)[:total].astype(int)
