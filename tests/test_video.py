@@ -242,10 +242,11 @@ def damaged(kind, folder, hostile) -> Path:
 
 
 @pytest.mark.parametrize("kind", ["truncated_faststart", "garbage_mp4", "garbage_mkv", "garbage_ts"])
-def test_partly_decodable_files_give_the_frames_ffmpeg_gives(kind, tmp_path, hostile):
+@pytest.mark.parametrize("mode", ["auto", "seek", "sequential"])
+def test_partly_decodable_files_give_the_frames_ffmpeg_gives(kind, mode, tmp_path, hostile):
     path = damaged(kind, tmp_path, hostile)
     total = hv.ffmpeg_frame_count(path)
-    clip = load_video(path, num_frames=8)
+    clip = load_video(path, num_frames=8, mode=mode)
     assert 0 < clip.total_frames == total < 90
     assert clip.indices.tolist() == uniform_indices(total, 8).tolist()
     reference = hv.ffmpeg_frames(path, clip.indices).astype(int)
@@ -254,6 +255,8 @@ def test_partly_decodable_files_give_the_frames_ffmpeg_gives(kind, tmp_path, hos
     difference = np.abs(clip.frames.astype(int) - reference).mean(axis=(1, 2, 3))
     assert (difference < 1.0).all(), difference
     assert (difference == 0).sum() >= 6, difference
+    last = load_video(path, indices=[total - 1], mode=mode)  # the last frame that decodes is there to ask for
+    assert np.abs(last.frames[0].astype(int) - hv.ffmpeg_frames(path, [total - 1])[0]).mean() < 1.0
 
 
 def test_truncated_mp4_without_its_index_is_a_decode_error(tmp_path, hostile):

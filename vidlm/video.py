@@ -11,10 +11,10 @@ How it stays exact:
 - Frame k is the k-th smallest timestamp. A decoded frame is identified by its own timestamp, so after a seek it
   cannot be mistaken for a neighbour. Where the timestamps cannot be trusted (missing or repeated, or the decoder
   reports an error), vidlm falls back to one sequential pass that counts decoded frames exactly as ffmpeg does.
-- A damaged file is counted the same way in every mode: where packets may not all decode (the demuxer stops early,
-  or an H.264/HEVC packet does not split into its NAL units — ffmpeg drops such a frame), the packet table over-counts,
-  so `total_frames` and the indices come from decoding. Undamaged files keep the fast path (the check reads a few
-  bytes per packet: ~3.5 ms for a 2-minute video).
+- A damaged file is counted the same way in every mode: where packets may not all decode (the demuxer stops early or
+  flags a packet corrupt, or an H.264/HEVC packet does not split into its NAL units — ffmpeg drops such a frame),
+  the packet table over-counts, so `total_frames` and the indices come from decoding. Undamaged files keep the fast
+  path (the check reads a few bytes per packet: ~3.5 ms for a 2-minute video).
 
 How it stays fast: for each request it plans, from the packet table, whether to seek to the keyframe before each
 wanted frame or to keep decoding forward (`SEEK_COST_FRAMES`, measured by `benchmarks/bench_video.py`); frames that

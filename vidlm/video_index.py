@@ -40,7 +40,7 @@ class PacketTable:
     stated_frames: int = 0  # the container's own frame count (0 where it states none: WebM, MKV, MPEG-TS)
     read_error: str = ""  # why demuxing stopped before the end, if it did
     end_byte: int = 0  # where the last video packet ends in the file
-    malformed: int = -1  # decode position of the first packet that is not well formed (-1: none seen)
+    malformed: int = -1  # decode position of the first packet flagged corrupt or not well formed (-1: none)
 
     complete = True  # every frame's timestamp is known: an unknown one means damage
 
@@ -50,7 +50,7 @@ class PacketTable:
         if self.read_error:
             return f"the file cannot be read past frame {self.packets} ({self.read_error})"
         if self.malformed >= 0:
-            return f"packet {self.malformed} (in decode order) is malformed"
+            return f"packet {self.malformed} (in decode order) is corrupt"
         return ""
 
     def times(self) -> np.ndarray:
@@ -93,7 +93,10 @@ def scan_packets(path: str) -> PacketTable:
             for packet in container.demux(stream):
                 if packet.size == 0 or packet.is_discard:  # the flush packet at EOF; edit-list discards
                     continue
-                if malformed < 0 and size_length and not well_formed(memoryview(packet), size_length):
+                # The MPEG-TS demuxer flags packets it had to patch together (continuity errors): some of those
+                # give no frame, without an error from the decoder.
+                if malformed < 0 and (packet.is_corrupt or size_length and not well_formed(memoryview(packet),
+                                                                                           size_length)):
                     malformed = len(pts)
                 pts.append(packet.pts)
                 keys.append(packet.is_keyframe)
