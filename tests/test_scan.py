@@ -79,3 +79,13 @@ def test_quick_check_and_cli_exit_code(folder, tmp_path, capsys):
     rows = (tmp_path / "report.csv").read_text().splitlines()
     assert rows[0] == "path,status,reason,frames,duration,fps,width,height" and len(rows) == 7
     assert main(["scan", str(folder / "ntsc_bframes_mp4.mp4")]) == 0
+
+
+def test_paths_that_are_not_regular_files_are_unusable_and_say_so(tmp_path):
+    import os
+
+    fifo = tmp_path / "pipe.mp4"
+    os.mkfifo(fifo)  # a worker that opened it would wait for a writer until the time limit
+    results = scan_videos([fifo, "/dev/zero"], workers=1, timeout=60, progress=False)
+    assert [(r.status, r.reason) for r in results] == [("unusable", "is not a regular file (a named pipe)"),
+                                                       ("unusable", "is not a regular file (a character device)")]

@@ -110,14 +110,6 @@ def reference_for(clip, name):
     return frames[np.searchsorted(np.unique(clip.indices), clip.indices)]
 
 
-def ffprobe_times(path) -> np.ndarray:
-    """Every frame's presentation time in seconds, from ffprobe, relative to the first frame."""
-    out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "frame=pts_time",
-                          "-of", "csv=p=0", str(path)], capture_output=True, text=True, check=True).stdout
-    times = np.array(sorted(float(line.split(",")[0]) for line in out.split()))
-    return times - times[0]
-
-
 @pytest.mark.parametrize("name", list(hv.CASES))
 @pytest.mark.parametrize("mode", ["auto", "seek", "sequential"])
 @pytest.mark.parametrize("num_frames", [3, 32])
@@ -128,7 +120,7 @@ def test_frames_equal_ffmpeg_decode_of_the_same_index(hostile, name, mode, num_f
     assert clip.total_frames == total == hv.CASES[name][3]
     assert clip.indices.tolist() == uniform_indices(total, num_frames).tolist()
     np.testing.assert_array_equal(clip.frames, reference_for(clip, name))
-    np.testing.assert_allclose(clip.timestamps, ffprobe_times(path)[clip.indices], atol=1e-6)
+    np.testing.assert_allclose(clip.timestamps, hv.ffprobe_times(path)[clip.indices], atol=1e-6)
 
 
 def test_the_plan_seeks_where_it_pays_and_reads_on_where_it_does_not(hostile):
@@ -166,7 +158,7 @@ def load_frame_unrotated(path, k):
 def test_fps_sampling_takes_the_frame_on_screen_at_each_tick(hostile):
     path = hostile["ntsc_bframes_mp4"]  # 90 frames at 29.97 fps: 3.003 s
     clip = load_video(path, fps=2.0, num_frames=32)
-    times = ffprobe_times(path)
+    times = hv.ffprobe_times(path)
     ticks = np.arange(len(clip.indices)) / 2.0
     assert len(clip.indices) == 6  # ticks 0, 0.5, ..., 2.5 s (the last frame starts at 2.97 s)
     for tick, k in zip(ticks, clip.indices):
@@ -250,10 +242,11 @@ def damaged(kind, folder, hostile) -> Path:
 
 
 @pytest.mark.parametrize("kind", ["truncated_faststart", "garbage_mp4", "garbage_mkv", "garbage_ts"])
-def test_partly_decodable_files_give_the_frames_ffmpeg_gives(kind, tmp_path, hostile):
+@pytest.mark.parametrize("mode", ["auto", "seek", "sequential"])
+def test_partly_decodable_files_give_the_frames_ffmpeg_gives(kind, mode, tmp_path, hostile):
     path = damaged(kind, tmp_path, hostile)
     total = hv.ffmpeg_frame_count(path)
-    clip = load_video(path, num_frames=8)
+    clip = load_video(path, num_frames=8, mode=mode)
     assert 0 < clip.total_frames == total < 90
     assert clip.indices.tolist() == uniform_indices(total, 8).tolist()
     reference = hv.ffmpeg_frames(path, clip.indices).astype(int)
@@ -262,6 +255,8 @@ def test_partly_decodable_files_give_the_frames_ffmpeg_gives(kind, tmp_path, hos
     difference = np.abs(clip.frames.astype(int) - reference).mean(axis=(1, 2, 3))
     assert (difference < 1.0).all(), difference
     assert (difference == 0).sum() >= 6, difference
+    last = load_video(path, indices=[total - 1], mode=mode)  # the last frame that decodes is there to ask for
+    assert np.abs(last.frames[0].astype(int) - hv.ffmpeg_frames(path, [total - 1])[0]).mean() < 1.0
 
 
 def test_truncated_mp4_without_its_index_is_a_decode_error(tmp_path, hostile):
@@ -290,3 +285,35 @@ def test_an_open_gop_mp4_is_caught_and_read_with_the_full_table(hostile):
     clip = load_video(hostile["open_gop_mp4"], num_frames=3)  # its I-frames have B-frames shown before them
     assert clip.read["index"] == "full"
     np.testing.assert_array_equal(clip.frames, hv.ffmpeg_frames(clip.path, clip.indices))
+
+
+# --- paths that exist but are not regular files ----------------------------------------------------------------
+
+@pytest.mark.parametrize("kind, described", [("fifo", "a named pipe"), ("folder", "a folder"),
+                                             ("dev_zero", "a character device")])
+def test_a_path_that_is_not_a_regular_file_says_so_without_blocking(kind, described, tmp_path):
+    import os
+    import threading
+
+    path = {"fifo": tmp_path / "pipe.mp4", "folder": tmp_path / "clips.mp4", "dev_zero": Path("/dev/zero")}[kind]
+    if kind == "fifo":
+        os.mkfifo(path)  # opening it for reading would wait for a writer forever
+    elif kind == "folder":
+        path.mkdir()
+    outcome = {}
+
+    def read():
+        try:
+            load_video(path, num_frames=2)
+        except vidlm.VideoDecodeError as err:
+            outcome["error"] = err
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(20)
+    blocked = reader.is_alive()
+    if blocked and kind == "fifo":
+        with open(path, "wb"):  # release the blocked reader so the test process can end
+            pass
+    assert not blocked, f"load_video blocked on {described}"
+    assert str(outcome["error"]) == f"{path}: is not a regular file ({described})"

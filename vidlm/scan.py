@@ -54,10 +54,14 @@ def check_video(path, full: bool = True) -> ScanResult:
                             height)
         if full:
             table = scan_packets(path)
-            _, _, decoded = _count_pass(path, set(), None)
+            _, _, decoded, corrupt = _count_pass(path, set(), None)
             result.frames = decoded
             listed = max(table.packets, table.stated_frames)
             problems = [f"only {decoded} of {listed} frames decode"] if decoded < listed else []
+            if corrupt:
+                named = ", ".join(map(str, corrupt[:5])) + (f" and {len(corrupt) - 5} more" if len(corrupt) > 5 else "")
+                problems.append(f"frame{'s' if len(corrupt) > 1 else ''} {named} "
+                                f"decode{'' if len(corrupt) > 1 else 's'} with errors (the decoder concealed them)")
             if table.read_error:
                 problems.append(f"the file cannot be read past frame {table.packets} ({table.read_error})")
             size = os.path.getsize(path)

@@ -40,8 +40,18 @@ class PacketTable:
     stated_frames: int = 0  # the container's own frame count (0 where it states none: WebM, MKV, MPEG-TS)
     read_error: str = ""  # why demuxing stopped before the end, if it did
     end_byte: int = 0  # where the last video packet ends in the file
+    malformed: int = -1  # decode position of the first packet flagged corrupt or not well formed (-1: none)
 
     complete = True  # every frame's timestamp is known: an unknown one means damage
+
+    @property
+    def damage(self) -> str:
+        """Why the packets may not all decode ("" if nothing says so): then only decoding can count the frames."""
+        if self.read_error:
+            return f"the file cannot be read past frame {self.packets} ({self.read_error})"
+        if self.malformed >= 0:
+            return f"packet {self.malformed} (in decode order) is corrupt"
+        return ""
 
     def times(self) -> np.ndarray:
         if not len(self.pts):
@@ -77,11 +87,17 @@ def scan_packets(path: str) -> PacketTable:
         if not container.streams.video:
             raise VideoDecodeError(path, "the file has no video stream")
         stream = container.streams.video[0]
-        pts, keys, durations, read_error, end_byte = [], [], [], "", 0
+        pts, keys, durations, read_error, end_byte, malformed = [], [], [], "", 0, -1
+        size_length = nal_size_length(stream)
         try:
             for packet in container.demux(stream):
                 if packet.size == 0 or packet.is_discard:  # the flush packet at EOF; edit-list discards
                     continue
+                # The MPEG-TS demuxer flags packets it had to patch together (continuity errors): some of those
+                # give no frame, without an error from the decoder.
+                if malformed < 0 and (packet.is_corrupt or size_length and not well_formed(memoryview(packet),
+                                                                                           size_length)):
+                    malformed = len(pts)
                 pts.append(packet.pts)
                 keys.append(packet.is_keyframe)
                 durations.append(packet.duration or 0)
@@ -100,7 +116,7 @@ def scan_packets(path: str) -> PacketTable:
     if not trusted:
         empty = np.zeros(0, np.int64)
         return PacketTable(empty, empty, empty, empty, time_base, float(rate), 0.0, False, False, len(pts), stated,
-                            read_error, end_byte)
+                            read_error, end_byte, malformed)
     pts_arr = np.asarray(pts, np.int64)
     order = np.argsort(pts_arr, kind="stable")
     decode_pos = order.astype(np.int64)
@@ -118,7 +134,30 @@ def scan_packets(path: str) -> PacketTable:
     tail = durations[order[-1]] or (round(1 / (rate * time_base)) if rate else 0)
     duration = stated_duration or float((last - pts_arr[order[0]] + tail) * time_base)
     return PacketTable(pts_arr[order], decode_pos, seek_from, pts_arr, time_base, float(rate), duration, True,
-                        seekable, len(pts), stated, read_error, end_byte)
+                        seekable, len(pts), stated, read_error, end_byte, malformed)
+
+
+def nal_size_length(stream) -> int:
+    """Bytes of the size before each NAL unit of an H.264/HEVC stream stored as MP4 and Matroska store it (avcC,
+    hvcC), 0 for other codecs and for Annex B (MPEG-TS), which mark NAL units with start codes instead."""
+    extradata = stream.codec_context.extradata
+    if not extradata or extradata[0] != 1:
+        return 0
+    at = {"h264": 4, "hevc": 21}.get(stream.codec_context.name)
+    return (extradata[at] & 3) + 1 if at is not None and len(extradata) > at else 0
+
+
+def well_formed(data, size_length: int) -> bool:
+    """Whether a packet splits exactly into size-prefixed NAL units.
+
+    A packet that does not is one the decoder rejects whole ("Invalid NAL unit size"): ffmpeg drops that frame, so
+    every later frame's index is one less than the packet table says. Cut or overwritten packets almost never split
+    exactly, and checking costs a few integer reads per packet, not a decode.
+    """
+    at, end = 0, len(data)
+    while at + size_length <= end:
+        at += size_length + int.from_bytes(data[at:at + size_length], "big")
+    return at == end
 
 
 class MovIndex:
@@ -164,6 +203,9 @@ class MovIndex:
                     or any(e.is_discard for e in entries) or not entries[0].is_keyframe
                     or entries[-1].pos + entries[-1].size > os.path.getsize(path)):  # truncated, fragmented, edited
                 return None
+            size_length = nal_size_length(stream)
+            if size_length and not _samples_well_formed(path, entries, size_length):
+                return None  # damaged: the full table says where, and decoding counts the frames
             return cls(path, stream, entries)
 
     def __len__(self) -> int:
@@ -216,3 +258,15 @@ class MovIndex:
 
     def seek_timestamp(self, key: int) -> int:
         return int(self.index_ts[key]) + self.seek_offset
+
+
+def _samples_well_formed(path, entries, size_length: int) -> bool:
+    """Whether every sample the MP4 index lists splits into NAL units (see `well_formed`), read without demuxing."""
+    import mmap
+
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        view = memoryview(data)
+        try:
+            return all(well_formed(view[e.pos:e.pos + e.size], size_length) for e in entries)
+        finally:
+            view.release()
