@@ -328,7 +328,7 @@ def bad_input(tmp_path, setup, case):
         words = ["videos.csv", "no rows"]
     elif case == "ragged row":
         source.write_text("path,caption\na.mp4,x\nb.mp4,y,z\n")
-        words = ["videos.csv", "row 1 with 3", "quoting"]
+        words = ["videos.csv", "line 3: wrong number of fields: 3 fields where the header has 2", "quoting"]
     elif case == "reserved column":
         source.write_text("path,text\na.mp4,x\n")
         words = ["videos.csv", "['text']", "rename"]
@@ -376,3 +376,14 @@ def test_cli_reports_errors_without_a_traceback(setup, tmp_path):
     done = subprocess.run([str(BIN / "vidlm"), "caption", "in.csv", "--output", "o.csv", "--model", "m",
                            "--prompt-name", "poem"], env=env(), capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "invalid choice: 'poem'" in done.stderr and "'short'" in done.stderr
+
+
+def test_input_with_bom_and_crlf_reads_like_a_plain_file_and_invalid_utf8_is_named_by_line(tmp_path):
+    (tmp_path / "plain.csv").write_text("path,note\na.mp4,caf\u00e9\nb.mp4,x\n")
+    (tmp_path / "bom.csv").write_bytes(b"\xef\xbb\xbfpath,note\r\na.mp4,caf\xc3\xa9\r\n\r\nb.mp4,x\r\n")
+    plain, bom = read_input(tmp_path / "plain.csv"), read_input(tmp_path / "bom.csv")
+    assert bom.columns == plain.columns == ["path", "note"]
+    assert bom.rows == plain.rows == [{"path": "a.mp4", "note": "caf\u00e9"}, {"path": "b.mp4", "note": "x"}]
+    (tmp_path / "bad.csv").write_bytes(b"path,note\na.mp4,ok\nb.mp4,caf\xe9\n")
+    with pytest.raises(CaptionError, match=r"bad\.csv: 1 bad line\(s\).*\n  line 3: invalid UTF-8: byte 0xe9 at column 10"):
+        read_input(tmp_path / "bad.csv")

@@ -61,39 +61,29 @@ class InputTable:
 
 
 def read_input(path) -> InputTable:
-    """Read and check an input CSV: a `path` column, at least one row, no column that the output adds itself."""
+    """Read and check an input CSV: a `path` column, at least one row, no column that the output adds itself.
+
+    Read by `vidlm.sources.common.read_csv` (strict): UTF-8 with or without BOM, any line ending; a line that is not
+    UTF-8 or has the wrong number of fields is an error naming it.
+    """
+    from vidlm.sources.common import read_csv
+
     path = Path(path)
     if not path.is_file():
         raise CaptionError(f"Input CSV not found: {path}")
     try:
-        with open(path, newline="", encoding="utf-8-sig") as f:  # -sig: spreadsheet exports often start with a BOM
-            records = list(csv.reader(f))
-    except UnicodeDecodeError as err:
-        raise CaptionError(f"{path} is not UTF-8 text ({err}); save it as a UTF-8 CSV") from err
-    except csv.Error as err:
-        raise CaptionError(f"{path} is not a readable CSV: {err}") from err
-    records = [r for r in records if r]
-    if not records:
-        raise CaptionError(f"{path} is empty: it needs a header line with a `path` column and one row per video")
-    header, rows = records[0], records[1:]
+        csv_table = read_csv(path)
+    except ValueError as err:
+        raise CaptionError(str(err)) from None
+    header = csv_table.columns
     if PATH not in header:
         raise CaptionError(f"{path} has no `path` column; its columns are {header}. Name the column that holds the "
                            "video files `path`.")
-    duplicated = sorted({c for c in header if header.count(c) > 1})
-    if duplicated:
-        raise CaptionError(f"{path} has duplicated column name(s) {duplicated}; make the header names unique")
     clash = [c for c in header if c in RESERVED]
     if clash:
         raise CaptionError(f"{path} has column(s) {clash}, which vidlm caption writes itself ({list(RESERVED)}); "
                            "rename them in the input")
-    if not rows:
-        raise CaptionError(f"{path} has a header but no rows: add one row per video")
-    ragged = [i for i, r in enumerate(rows) if len(r) != len(header)]
-    if ragged:
-        i = ragged[0]
-        raise CaptionError(f"{path}: {len(ragged)} row(s) do not have the header's {len(header)} fields, the first "
-                           f"is row {i} with {len(rows[i])}: {rows[i][:6]}. Fix the quoting or the commas there.")
-    return InputTable(path, header, [dict(zip(header, r)) for r in rows])
+    return InputTable(path, header, [dict(zip(header, fields)) for _, fields in csv_table.rows])
 
 
 def part_path(output, rank: int, world_size: int) -> Path:

@@ -1,13 +1,12 @@
 """Samples (a video and its conversation) and a torch Dataset that turns them into training features.
 
-The spine reads a plain CSV (`path`, `caption`); richer dataset formats (ShareGPT4Video, Shot2Story, LLaVA
-conversation JSON: `vidlm.sources`) build the same `Sample`, with a time window where a caption covers only part of
-the video.
+The spine reads a plain CSV (`path`, `caption`: `read_captions_csv`); richer dataset formats (ShareGPT4Video,
+Shot2Story, LLaVA conversation JSON: `vidlm.sources`) build the same `Sample`, with a time window where a caption
+covers only part of the video.
 """
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,33 +37,17 @@ class Sample:
         return [*self.history, (self.instruction, self.answer)]
 
 
-def read_captions_csv(path, instruction: str = PROMPT) -> list[Sample]:
-    """Samples from a CSV with columns `path` (relative to the CSV's folder, or absolute) and `caption`.
+def read_captions_csv(path, instruction: str = PROMPT, video_dir=None) -> list[Sample]:
+    """Samples from a CSV with columns `path` (relative to `video_dir`, default the CSV's folder, or absolute) and
+    `caption` (or Open-Sora's `text`).
 
-    Other columns are kept in `Sample.meta`. A missing column, an empty path or caption, or a video file that does
-    not exist raises `ValueError` naming the CSV row.
+    Other columns are kept in `Sample.meta`. Strict: a missing column, an empty or header-only file, an empty path or
+    caption, a video that is not a file, a relative path leading out of its folder or a line that is not UTF-8
+    raises one `ValueError` naming the CSV and every bad line (`vidlm.sources.load_captions_csv` skips them instead).
     """
-    path = Path(path)
-    with open(path, newline="") as f:
-        reader = csv.DictReader(f)
-        missing = {"path", "caption"} - set(reader.fieldnames or [])
-        if missing:
-            raise ValueError(f"{path}: missing column(s) {sorted(missing)}; found {reader.fieldnames}")
-        samples, problems = [], []
-        for row_number, row in enumerate(reader, start=2):  # row 1 is the header
-            video, caption = (row.get("path") or "").strip(), (row.get("caption") or "").strip()
-            video_path = Path(video) if Path(video).is_absolute() else path.parent / video
-            if not video or not caption:
-                problems.append(f"row {row_number}: empty {'path' if not video else 'caption'}")
-            elif not video_path.is_file():
-                problems.append(f"row {row_number}: video not found: {video_path}")
-            else:
-                meta = {k: v for k, v in row.items() if k not in ("path", "caption")}
-                samples.append(Sample(id=video_path.stem, video=str(video_path), answer=caption,
-                                      instruction=instruction, meta=meta))
-    if problems:
-        raise ValueError(f"{path}: {len(problems)} bad row(s) — fix or remove them:\n  " + "\n  ".join(problems))
-    return samples
+    from vidlm.sources.captions_csv import load_captions_csv
+
+    return load_captions_csv(path, instruction, video_dir=video_dir, strict=True, warn=False).samples
 
 
 class VideoTextDataset:
