@@ -57,7 +57,8 @@ class VideoTextDataset:
     happens in `__getitem__`, so a `DataLoader(num_workers=N)` decodes in N worker processes.
     cache: keep features in memory after the first epoch (small data, e.g. the demo).
     feature_cache: a folder (or `vidlm.feature_cache.FeatureCache`) keeping features on disk across runs; an entry is
-    used only while the processor, frame count, prompt and video file are the ones it was made from.
+    used only while the processor, frame count, prompt and video file are the ones it was made from, and only when
+    its keys, dtypes and shapes are what this dataset makes (`vidlm.feature_cache.entry_problem`); else recomputed.
     """
 
     def __init__(self, samples: list[Sample], processor, family, num_frames: int, cache: bool = False,
@@ -75,6 +76,11 @@ class VideoTextDataset:
 
     def __len__(self) -> int:
         return len(self.samples)
+
+    def _check_entry(self, features: dict) -> str | None:
+        from vidlm.feature_cache import entry_problem
+
+        return entry_problem(features, self.num_frames, len(self.processor.tokenizer))
 
     def prompt(self, sample: Sample):
         from vidlm.prompts import format_prompt
@@ -94,7 +100,7 @@ class VideoTextDataset:
             from vidlm.feature_cache import feature_key
 
             key = feature_key(self._processor_key, self.num_frames, prompt, sample.video, sample.window)
-            features = self.feature_cache.get(key)
+            features = self.feature_cache.get(key, self._check_entry)
             if features is not None:
                 if self._cache is not None:
                     self._cache[i] = features
