@@ -387,3 +387,30 @@ def test_input_with_bom_and_crlf_reads_like_a_plain_file_and_invalid_utf8_is_nam
     (tmp_path / "bad.csv").write_bytes(b"path,note\na.mp4,ok\nb.mp4,caf\xe9\n")
     with pytest.raises(CaptionError, match=r"bad\.csv: 1 bad line\(s\).*\n  line 3: invalid UTF-8: byte 0xe9 at column 10"):
         read_input(tmp_path / "bad.csv")
+
+
+def captioned_parts(folder, rows: int, world_size: int = 2):
+    """An input CSV of `rows` rows and the complete part files of a `world_size`-process run (no model needed)."""
+    from vidlm.caption_files import mark_done
+
+    source = write_csv(folder / "videos.csv", [{"path": f"clip{i:05d}.mp4", "note": "x" * 40} for i in range(rows)])
+    table, out = read_input(source), folder / "captions.csv"
+    for rank in range(world_size):
+        with PartWriter(part_path(out, rank, world_size), table) as writer:
+            writer.write([{"row": i, **table.rows[i], "text": f"caption {i}", "status": "ok", "error": ""}
+                          for i in range(rank, rows, world_size)])
+        mark_done(part_path(out, rank, world_size), rows // world_size)
+    return source, out
+
+
+def test_two_merges_at_once_both_succeed_and_the_output_is_whole(tmp_path):
+    source, out = captioned_parts(tmp_path, 20_000)
+    merges = [subprocess.Popen([sys.executable, "-m", "vidlm.cli", "merge", str(source), "--output", str(out)],
+                               env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+              for _ in range(2)]
+    results = [(m.wait(timeout=300), m.stderr.read()) for m in merges]
+    assert [code for code, _ in results] == [0, 0], results
+    assert all("20000 rows, 20000 ok, 0 failed" in err and "Traceback" not in err for _, err in results)
+    rows = rows_of(out)
+    assert [r["text"] for r in rows] == [f"caption {i}" for i in range(20_000)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["captions.csv", "captions.csv.lock", "videos.csv"]
