@@ -82,7 +82,8 @@ def test_bom_crlf_and_the_open_sora_text_column_read_like_a_plain_file(tmp_path)
     (tmp_path / "data" / "text.csv").write_text("path,text\nclip_a.mp4,a red circle\n")
     for other in ("bom.csv", "text.csv"):
         (sample,) = read_captions_csv(tmp_path / "data" / other)
-        assert (sample.id, sample.video, sample.answer, sample.meta) == (plain[0].id, plain[0].video, "a red circle", {})
+        assert (sample.id, sample.video, sample.answer, sample.meta) == (plain[0].id, plain[0].video, "a red circle",
+                                                                         {})
 
 
 @pytest.mark.parametrize("text", ["", "path,caption\n", "\ufeffpath,caption\r\n"])

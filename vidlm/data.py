@@ -8,7 +8,6 @@ covers only part of the video.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from vidlm.synthetic import PROMPT
 
