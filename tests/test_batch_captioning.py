@@ -1,6 +1,7 @@
 """`vidlm caption` / `caption_csv`: rows keyed by input row, failures isolated, resumes after kill -9, torchrun."""
 
 import csv
+import json
 import os
 import random
 import shutil
@@ -328,7 +329,7 @@ def bad_input(tmp_path, setup, case):
         words = ["videos.csv", "no rows"]
     elif case == "ragged row":
         source.write_text("path,caption\na.mp4,x\nb.mp4,y,z\n")
-        words = ["videos.csv", "row 1 with 3", "quoting"]
+        words = ["videos.csv", "line 3: wrong number of fields: 3 fields where the header has 2", "quoting"]
     elif case == "reserved column":
         source.write_text("path,text\na.mp4,x\n")
         words = ["videos.csv", "['text']", "rename"]
@@ -376,3 +377,102 @@ def test_cli_reports_errors_without_a_traceback(setup, tmp_path):
     done = subprocess.run([str(BIN / "vidlm"), "caption", "in.csv", "--output", "o.csv", "--model", "m",
                            "--prompt-name", "poem"], env=env(), capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "invalid choice: 'poem'" in done.stderr and "'short'" in done.stderr
+
+
+def test_input_with_bom_and_crlf_reads_like_a_plain_file_and_invalid_utf8_is_named_by_line(tmp_path):
+    (tmp_path / "plain.csv").write_text("path,note\na.mp4,caf\u00e9\nb.mp4,x\n")
+    (tmp_path / "bom.csv").write_bytes(b"\xef\xbb\xbfpath,note\r\na.mp4,caf\xc3\xa9\r\n\r\nb.mp4,x\r\n")
+    plain, bom = read_input(tmp_path / "plain.csv"), read_input(tmp_path / "bom.csv")
+    assert bom.columns == plain.columns == ["path", "note"]
+    assert bom.rows == plain.rows == [{"path": "a.mp4", "note": "caf\u00e9"}, {"path": "b.mp4", "note": "x"}]
+    (tmp_path / "bad.csv").write_bytes(b"path,note\na.mp4,ok\nb.mp4,caf\xe9\n")
+    with pytest.raises(CaptionError, match=r"bad\.csv: 1 bad line\(s\).*\n  line 3: invalid UTF-8: byte 0xe9 at col"):
+        read_input(tmp_path / "bad.csv")
+
+
+def captioned_parts(folder, rows: int, world_size: int = 2, out_dir=None):
+    """An input CSV of `rows` rows and the complete part files of a `world_size`-process run (no model needed)."""
+    from vidlm.caption_files import mark_done
+
+    source = write_csv(folder / "videos.csv", [{"path": f"clip{i:05d}.mp4", "note": "x" * 40} for i in range(rows)])
+    table, out = read_input(source), Path(out_dir or folder) / "captions.csv"
+    for rank in range(world_size):
+        with PartWriter(part_path(out, rank, world_size), table) as writer:
+            writer.write([{"row": i, **table.rows[i], "text": f"caption {i}", "status": "ok", "error": ""}
+                          for i in range(rank, rows, world_size)])
+        mark_done(part_path(out, rank, world_size), rows // world_size)
+    return source, out
+
+
+def test_two_merges_at_once_both_succeed_and_the_output_is_whole(tmp_path):
+    source, out = captioned_parts(tmp_path, 20_000)
+    merges = [subprocess.Popen([sys.executable, "-m", "vidlm.cli", "merge", str(source), "--output", str(out)],
+                               env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+              for _ in range(2)]
+    results = [(m.wait(timeout=300), m.stderr.read()) for m in merges]
+    assert [code for code, _ in results] == [0, 0], results
+    assert all("20000 rows, 20000 ok, 0 failed" in err and "Traceback" not in err for _, err in results)
+    rows = rows_of(out)
+    assert [r["text"] for r in rows] == [f"caption {i}" for i in range(20_000)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["captions.csv", "captions.csv.lock", "videos.csv"]
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A folder on a 16 KiB tmpfs (root only, as in CI); `grow()` frees space. Unmounted at the end."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", str(disk)],
+                                           capture_output=True).returncode:
+        pytest.skip("mounting a tmpfs needs root (CI runs as root)")
+    try:
+        yield disk, lambda: subprocess.run(["mount", "-o", "remount,size=1m", str(disk)], check=True)
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
+
+
+def test_a_full_disk_names_the_file_leaves_nothing_torn_and_a_rerun_resumes(tiny_checkpoints, synthetic_data,
+                                                                           small_disk, tmp_path, capsys):
+    disk, grow = small_disk
+    folder = Path(synthetic_data["test"]).parent
+    # 8 rows of ~1.6 KB each: their part file outgrows the disk after a few batches
+    source = write_csv(tmp_path / "videos.csv", [{"path": str(folder / r["path"]), "note": f"{i}" * 1500}
+                                                 for i, r in enumerate(rows_of(synthetic_data["test"]))])
+    command = ["caption", str(source), "--model", tiny_checkpoints["llava-next-video"], "--num-frames", "4",
+               "--max-new-tokens", "8", "--batch-size", "2", "--no-progress", "--num-workers", "0"]
+    assert main([*command, "--output", str(tmp_path / "reference.csv")]) == 0
+    capsys.readouterr()
+    out = disk / "captions.csv"
+    assert main([*command, "--output", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err, err
+    last = err.strip().splitlines()[-1]  # (the lines before are the weights' loading bar)
+    assert last.startswith(f"vidlm caption: error: No space left on the device while writing {disk}/captions.csv")
+    assert "run the same command again" in last
+    assert not out.exists()  # nothing under the final name
+    for done in disk.glob("*.done"):
+        json.loads(done.read_text())
+    written = [r["row"] for p in list_parts(out) for r in scan(p, read_input(source)).records]
+    assert 0 < len(written) < 8  # some rows were kept, the rest was cut off by the full disk
+
+    grow()
+    assert main([*command, "--output", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert f"captioned {8 - len(written)} videos" in err  # only the rows that were not written
+    assert out.read_bytes() == (tmp_path / "reference.csv").read_bytes()  # every row once, as without the fault
+    assert list_parts(out) == [] and not list(disk.glob("*.tmp"))
+
+
+def test_a_full_disk_during_the_merge_keeps_the_parts_and_a_rerun_merges(small_disk, tmp_path, capsys):
+    disk, grow = small_disk
+    source, out = captioned_parts(tmp_path, 40, out_dir=disk)  # two parts and their markers fill the 4 pages
+    assert main(["merge", str(source), "--output", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"vidlm merge: error: No space left on the device while writing {out}") and \
+        err.count("\n") == 1
+    assert sorted(p.name for p in disk.iterdir()) == [  # no output, no temporary; the parts are intact
+        "captions.csv.lock", "captions.csv.part-00000-of-00002", "captions.csv.part-00000-of-00002.done",
+        "captions.csv.part-00001-of-00002", "captions.csv.part-00001-of-00002.done"]
+    grow()
+    assert main(["merge", str(source), "--output", str(out)]) == 0
+    assert [r["text"] for r in rows_of(out)] == [f"caption {i}" for i in range(40)]

@@ -11,7 +11,7 @@ def write_csv(tmp_path, text, videos=("clip_a.mp4",)):
     for name in videos:
         (folder / name).write_bytes(b"\x00")
     path = folder / "captions.csv"
-    path.write_text(text)
+    path.write_bytes(text.encode("utf-8", "surrogateescape"))  # "\udce9": the byte 0xe9, not UTF-8
     return path
 
 
@@ -39,22 +39,25 @@ def test_custom_instruction(tmp_path):
 
 
 def test_missing_caption_column(tmp_path):
-    path = write_csv(tmp_path, "path,text\nclip_a.mp4,a red circle moves left\n")
-    with pytest.raises(ValueError, match=r"missing column\(s\) \['caption'\]"):
+    path = write_csv(tmp_path, "path,label\nclip_a.mp4,a red circle moves left\n")
+    with pytest.raises(ValueError, match=r"needs a 'path' column and a 'caption' \(or 'text'\) column; found "
+                                         r"\['path', 'label'\]"):
         read_captions_csv(path)
 
 
 @pytest.mark.parametrize("row, problem", [
-    ("clip_a.mp4,", "row 3: empty caption"),
-    (",a red circle moves left", "row 3: empty path"),
-    ("nowhere.mp4,a red circle moves left", "row 3: video not found"),
+    ("clip_a.mp4,", "line 3: empty caption"),
+    (",a red circle moves left", "line 3: empty path"),
+    ("nowhere.mp4,a red circle moves left", "line 3: video not found"),
+    ("../clip_a.mp4,a red circle moves left", "line 3: path outside its folder: '../clip_a.mp4' leads outside"),
+    ("clip_a.mp4,caf\udce9", "line 3: invalid UTF-8: byte 0xe9 at column 15"),
 ])
 def test_bad_row_is_named(tmp_path, row, problem):
     path = write_csv(tmp_path, f"path,caption\nclip_a.mp4,a red circle moves left\n{row}\n")
     with pytest.raises(ValueError) as info:
         read_captions_csv(path)
-    assert problem in str(info.value)
-    assert "row 2" not in str(info.value)
+    assert problem in str(info.value) and str(path) in str(info.value)
+    assert "line 2" not in str(info.value)
 
 
 def test_all_bad_rows_listed_in_one_error(tmp_path):
@@ -67,7 +70,23 @@ def test_all_bad_rows_listed_in_one_error(tmp_path):
         read_captions_csv(path)
     message = str(info.value)
     assert "3 bad row(s)" in message
-    assert "row 2: empty caption" in message
-    assert f"row 4: video not found: {tmp_path / 'data' / 'gone.mp4'}" in message
-    assert "row 5: empty caption" in message
-    assert "row 3" not in message
+    assert "line 2: empty caption" in message
+    assert f"line 4: video not found: {tmp_path / 'data' / 'gone.mp4'}" in message
+    assert "line 5: empty caption" in message
+    assert "line 3" not in message
+
+
+def test_bom_crlf_and_the_open_sora_text_column_read_like_a_plain_file(tmp_path):
+    plain = read_captions_csv(write_csv(tmp_path, "path,caption\nclip_a.mp4,a red circle\n"))
+    (tmp_path / "data" / "bom.csv").write_bytes(b"\xef\xbb\xbfpath,caption\r\nclip_a.mp4,a red circle\r\n")
+    (tmp_path / "data" / "text.csv").write_text("path,text\nclip_a.mp4,a red circle\n")
+    for other in ("bom.csv", "text.csv"):
+        (sample,) = read_captions_csv(tmp_path / "data" / other)
+        assert (sample.id, sample.video, sample.answer, sample.meta) == (plain[0].id, plain[0].video, "a red circle",
+                                                                         {})
+
+
+@pytest.mark.parametrize("text", ["", "path,caption\n", "\ufeffpath,caption\r\n"])
+def test_empty_or_header_only_csv(tmp_path, text):
+    with pytest.raises(ValueError, match="no rows"):
+        read_captions_csv(write_csv(tmp_path, text))

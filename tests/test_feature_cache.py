@@ -91,7 +91,8 @@ def test_cached_features_are_reused_until_an_ingredient_changes(tmp_path, videos
     cache_dir = tmp_path / "cache"
     fresh = dataset(samples, processor, cache_dir)[0]
     assert len(decodes) == 1 and len(FeatureCache(cache_dir)) == 1
-    assert not list(cache_dir.rglob("*.partial"))
+    (entry,) = [p for p in cache_dir.rglob("*") if p.is_file()]  # no temporary file left beside it
+    assert entry.suffix == ".safetensors" and not entry.name.startswith(".")
     again = dataset(samples, processor, cache_dir)[0]  # a new run: read from disk, nothing decoded
     assert len(decodes) == 1
     assert set(again) == set(fresh) and all(torch.equal(again[k], fresh[k]) for k in fresh)
@@ -124,6 +125,36 @@ def test_damaged_entry_is_recomputed(tmp_path, videos, processors, decodes):
     assert data[0]["input_ids"].ndim == 1 and len(decodes) == 2
     with pytest.raises(TypeError, match=r"Only tensors can be cached.*'note': 'str'"):
         FeatureCache(tmp_path / "c").put("ab" * 32, {"note": "text"})
+
+
+CRAFTED = {
+    "float input_ids": lambda f: {**f, "input_ids": f["input_ids"].float()},
+    "no labels": lambda f: {k: v for k, v in f.items() if k != "labels"},
+    "an extra key": lambda f: {**f, "pixel_values": f["pixel_values_videos"].clone()},
+    "labels shorter": lambda f: {**f, "labels": f["labels"][:-1]},
+    "2-D input_ids": lambda f: {**f, "input_ids": f["input_ids"][None]},
+    "an id past the vocabulary": lambda f: {**f, "input_ids": f["input_ids"] + 10_000},
+    "a label that is not its token": lambda f: {**f, "labels": torch.where(f["labels"] < 0, 7, f["labels"])},
+    "2 frames for 4": lambda f: {**f, "pixel_values_videos": f["pixel_values_videos"][:2]},
+    "integer pixels": lambda f: {**f, "pixel_values_videos": f["pixel_values_videos"].long()},
+}
+
+
+@pytest.mark.parametrize("craft", CRAFTED)
+def test_an_entry_that_does_not_match_what_the_dataset_makes_is_recomputed(tmp_path, videos, processors, decodes,
+                                                                            craft):
+    samples = [Sample(id="a", video=str(videos[0]), answer="a red circle moves left")]
+    data = dataset(samples, processors["llava-next-video"], tmp_path / "cache")
+    fresh = data[0]
+    (entry,) = (tmp_path / "cache").rglob("*.safetensors")
+    from safetensors.torch import save_file
+
+    save_file({k: v.contiguous() for k, v in CRAFTED[craft](fresh).items()}, entry)
+    with pytest.warns(UserWarning, match="recomputing it"):
+        again = data[0]
+    assert len(decodes) == 2 and set(again) == set(fresh) and all(torch.equal(again[k], fresh[k]) for k in fresh)
+    third = dataset(samples, processors["llava-next-video"], tmp_path / "cache")[0]  # the entry was rewritten
+    assert len(decodes) == 2 and all(torch.equal(third[k], fresh[k]) for k in fresh)
 
 
 def test_dataset_samples_frames_inside_the_window(videos, processors, decodes):

@@ -8,7 +8,7 @@ import zipfile
 
 import pytest
 
-from source_fixtures import grey_clip, make_llava_json, make_sharegpt4video, make_shot2story
+from source_fixtures import grey_clip, make_llava_json, make_sharegpt4video, make_shot2story, sg_record
 from vidlm.sources import (SkippedRecordsWarning, load_captions_csv, load_llava_json, load_samples,
                            load_sharegpt4video, load_shot2story)
 from vidlm.sources.sharegpt4video import KEYFRAME_PROMPT, SUMMARY_PROMPT, extract_member, index_zips
@@ -226,8 +226,8 @@ def test_captions_csv_reports_bad_rows_and_reads_open_sora_text(tmp_path):
     (sample,) = samples
     assert (sample.id, sample.video, sample.answer) == ("a", str(tmp_path / "a.mp4"), "grey clip")
     assert sample.meta == {"colour": "grey"} and sample.source == "captions"
-    assert skips(report) == {"row 3": "video not found", "row 4": "empty caption", "row 5": "missing field 'path'",
-                             "row 6": "unreadable video"}
+    assert skips(report) == {"line 3": "video not found", "line 4": "empty caption", "line 5": "empty path",
+                             "line 6": "unreadable video"}
 
 
 def test_check_videos_skips_files_that_do_not_decode(tmp_path):
@@ -246,3 +246,142 @@ def test_load_samples_picks_the_loader_by_name(tmp_path):
     assert [s.id for s in samples] == ["single", "multi"]
     with pytest.raises(ValueError, match=r"Unknown dataset format 'coco'; known: \['csv', 'llava', "):
         load_samples("coco", data["json"])
+
+
+# Hostile records: paths that leave their folder, and text that is not plain UTF-8
+
+def test_sharegpt4video_paths_from_records_never_leave_the_video_folder(tmp_path):
+    import uuid
+
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    clip = grey_clip(staging / "clip.mp4")
+    loose = f"vidlm-escape-{uuid.uuid4().hex}.mp4"  # a name that is unique under /, in case the check fails
+    zips, videos, outside = tmp_path / "zips", tmp_path / "root" / "videos", tmp_path / "root" / "outside"
+    zips.mkdir()
+    outside.mkdir(parents=True)
+    with zipfile.ZipFile(zips / "mixkit_videos_1.zip", "w") as z:
+        for name in ("escape.mp4", "dotdot.mp4", loose, "linked.mp4", "good.mp4"):
+            z.write(clip, f"mixkit_videos_1/{name}")
+    grey_clip(outside / "read-me.mp4")  # an existing file outside: must not be read as a video either
+    (videos / "pexels").mkdir(parents=True)
+    os.symlink(outside, videos / "pexels" / "elsewhere")
+    records = [
+        sg_record("escape", "../escape.mp4", ""),  # no zip_folder: the source folder came from the path: ".."
+        sg_record("dotdot", "mixkit/dotdot.mp4", ".._videos_1.zip"),  # source ".." from the zip's name
+        sg_record("absolute", f"/{loose}", ""),  # source "/" → extracted to /<name>
+        sg_record("read-outside", "../outside/read-me.mp4", "mixkit_videos_1.zip"),
+        sg_record("symlink", "pexels/elsewhere/linked.mp4", ""),
+        sg_record("good", "mixkit/good.mp4", "mixkit_videos_1.zip"),
+    ]
+    jsonl = tmp_path / "root" / "sharegpt4video_40k.jsonl"
+    jsonl.write_text("".join(json.dumps(r) + "\n" for r in records))
+    try:
+        samples, report = load_sharegpt4video(jsonl, videos, zip_dir=zips, warn=False)
+        assert not os.path.exists(f"/{loose}")
+    finally:
+        if os.path.exists(f"/{loose}"):
+            os.unlink(f"/{loose}")
+    assert [s.id for s in samples] == ["good"] and samples[0].video == str(videos / "mixkit" / "good.mp4")
+    assert sorted(p.name for p in (tmp_path / "root").iterdir()) == ["outside", "sharegpt4video_40k.jsonl", "videos"]
+    assert sorted(p.name for p in outside.iterdir()) == ["read-me.mp4"]
+    assert sorted(str(p.relative_to(videos)) for p in videos.rglob("*")) == ["mixkit", "mixkit/good.mp4", "pexels",
+                                                                           "pexels/elsewhere"]
+    reasons = skips(report)
+    assert {reasons[r] for r in ("escape", "dotdot", "absolute", "read-outside", "symlink")} == {
+        "path outside its folder"}
+    details = {s.record: s.detail for s in report.skipped}
+    assert "'../escape.mp4'" in details["escape"] and "absolute" in details["absolute"]
+    assert "'..'" in details["dotdot"] and "symlink" in details["symlink"]
+
+
+def test_shot2story_and_llava_paths_from_records_stay_in_the_video_folder(tmp_path):
+    videos, outside = tmp_path / "videos", tmp_path / "outside"
+    videos.mkdir()
+    outside.mkdir()
+    grey_clip(outside / "clipX.mp4", frames=24)
+    grey_clip(videos / "clipA.mp4", frames=24)
+    os.symlink(outside / "clipX.mp4", videos / "link.mp4")
+    base = {"whole_caption": "a clip", "video_names": ["clipX_0_8.mp4"], "captions": ["grey"]}
+    records = [{**base, "id": "up", "nvid": "../outside/clipX.mp4"},
+               {**base, "id": "absolute", "nvid": str(outside / "clipX.mp4")},
+               {**base, "id": "symlink", "nvid": "link.mp4"},
+               {**base, "id": "good", "nvid": "clipA.mp4", "video_names": ["clipA_0_8.mp4"]}]
+    (tmp_path / "20k_val.json").write_text(json.dumps(records))
+    for task in ("summary", "shots"):
+        samples, report = load_shot2story(tmp_path / "20k_val.json", videos, task=task, warn=False)
+        assert [s.meta["video_id"] for s in samples] == ["good"]
+        assert skips(report) == {r: "path outside its folder" for r in ("up", "absolute", "symlink")}
+    assert sorted(p.name for p in (videos / "shots").iterdir()) == ["clipA_0_8.mp4"]
+
+    turn = [{"from": "human", "value": "<video>\nDescribe."}, {"from": "gpt", "value": "Grey."}]
+    llava = [{"id": "up", "video": "../outside/clipX.mp4", "conversations": turn},
+             {"id": "absolute", "video": str(outside / "clipX.mp4"), "conversations": turn},
+             {"id": "symlink", "video": "link.mp4", "conversations": turn},
+             {"id": "good", "video": "clipA.mp4", "conversations": turn}]
+    (videos / "llava.json").write_text(json.dumps(llava))
+    samples, report = load_llava_json(videos / "llava.json", warn=False)
+    assert [s.id for s in samples] == ["good"]
+    assert skips(report) == {r: "path outside its folder" for r in ("up", "absolute", "symlink")}
+
+
+def test_captions_csv_relative_paths_stay_in_their_folder_absolute_ones_are_the_users(tmp_path):
+    folder, outside = tmp_path / "data", tmp_path / "outside"
+    folder.mkdir()
+    outside.mkdir()
+    grey_clip(folder / "a.mp4")
+    grey_clip(outside / "b.mp4")
+    os.symlink(outside / "b.mp4", folder / "link.mp4")
+    (folder / "captions.csv").write_text(f"path,caption\na.mp4,in\n../outside/b.mp4,up\n{outside / 'b.mp4'},abs\n"
+                                         "link.mp4,linked\n")
+    samples, report = load_captions_csv(folder / "captions.csv", warn=False)
+    assert [(s.video, s.answer) for s in samples] == [(str(folder / "a.mp4"), "in"), (str(outside / "b.mp4"), "abs")]
+    assert skips(report) == {"line 3": "path outside its folder", "line 5": "path outside its folder"}
+
+
+def test_not_a_regular_file_is_reported_as_such(tmp_path):
+    grey_clip(tmp_path / "a.mp4")
+    (tmp_path / "folder.mp4").mkdir()
+    os.mkfifo(tmp_path / "fifo.mp4")
+    (tmp_path / "captions.csv").write_text("path,caption\na.mp4,x\nfolder.mp4,y\nfifo.mp4,z\nnone.mp4,w\n")
+    samples, report = load_captions_csv(tmp_path / "captions.csv", warn=False)
+    assert [s.answer for s in samples] == ["x"]
+    assert skips(report) == {"line 3": "not a regular file", "line 4": "not a regular file",
+                             "line 5": "video not found"}
+    details = {s.record: s.detail for s in report.skipped}
+    assert "a folder" in details["line 3"] and "FIFO" in details["line 4"]
+
+
+def test_text_files_with_bom_crlf_and_invalid_utf8(tmp_path):
+    grey_clip(tmp_path / "a.mp4")
+    bad = "a.mp4,caf\u00e9\r\n".encode("latin-1")  # é as one latin-1 byte: not UTF-8
+    (tmp_path / "captions.csv").write_bytes(b"\xef\xbb\xbfpath,caption\r\na.mp4,first\r\n" + bad +
+                                            "a.mp4,caf\u00e9 ok\r\n".encode())
+    samples, report = load_captions_csv(tmp_path / "captions.csv", warn=False)
+    assert [s.answer for s in samples] == ["first", "caf\u00e9 ok"]
+    (skip,) = report.skipped
+    assert (skip.record, skip.reason) == ("line 3", "invalid UTF-8") and "byte 0xe9" in skip.detail
+
+    sg = make_sharegpt4video(tmp_path / "sg")
+    lines = sg["jsonl"].read_bytes().split(b"\n")
+    lines[1] = lines[1].replace(b"grey fades up", b"grey fades \xff up")  # pexels-c's line
+    sg["jsonl"].write_bytes(b"\xef\xbb\xbf" + b"\r\n".join(lines))
+    samples, report = load_sharegpt4video(sg["jsonl"], sg["videos"], zip_dir=sg["zips"], warn=False)
+    assert [s.id for s in samples] == ["mixkit-a", "mixkit-t"]  # line 1 starts with a BOM and still reads
+    assert skips(report)["line 2"] == "invalid UTF-8" and report.records == 9
+
+    data = make_llava_json(tmp_path / "llava")
+    text = data["json"].read_bytes()
+    data["json"].write_bytes(b"\xef\xbb\xbf" + text.replace(b"}, {", b"},\r\n{"))
+    samples, _ = load_llava_json(data["json"], warn=False)
+    assert [s.id for s in samples] == ["single", "multi"]
+    data["json"].write_bytes(text.replace(b"}, {", b"},\n{").replace(b"Grey.", b"Gr\xc3y."))
+    with pytest.raises(ValueError, match=r"llava\.json, line 4: not valid UTF-8 \(byte 0xc3"):
+        load_llava_json(data["json"], warn=False)
+
+
+@pytest.mark.parametrize("text", ["", "\ufeff", "path,caption\n", "\ufeffpath,caption\r\n\r\n"])
+def test_an_empty_or_header_only_csv_is_an_error(tmp_path, text):
+    (tmp_path / "captions.csv").write_text(text)
+    with pytest.raises(ValueError, match=r"captions\.csv.*no rows"):
+        load_captions_csv(tmp_path / "captions.csv", warn=False)

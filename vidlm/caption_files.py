@@ -4,8 +4,11 @@ For `--output OUT.csv` captioned by W processes (W = 1 for a plain run):
 
     OUT.csv.part-0000R-of-0000W       rank R's rows, appended as batches finish (flushed; fsync'd every few seconds)
     OUT.csv.part-0000R-of-0000W.done  written atomically once rank R has finished its shard
-    OUT.csv                           every input row once, in input order; written atomically (temp file + rename)
-                                      by the merge, which then removes the parts and markers
+    OUT.csv                           every input row once, in input order; written atomically (`vidlm.atomic`: a
+                                      unique temporary per writer, then a rename) by the merge, which then removes
+                                      the parts and markers
+    OUT.csv.lock                      locked while a merge runs, so two merges (two `vidlm merge`, or one next to a
+                                      run's own) take turns; kept, since removing a lock file races with its users
     OUT.csv.run.json                  settings and library versions; a resume with other settings is refused
 
 Output columns: `row` (0-based position of the row in the input, header and blank lines excluded), `path` (as
@@ -15,20 +18,25 @@ video cannot shift or drop another row.
 
 A kill can tear only the last record of a part (one writer per part, appends only). A record counts only if it has
 the right number of fields and re-serialises to exactly its bytes, final newline included, so a torn tail is
-recognised: the part's writer cuts it off on resume and the merge ignores it.
+recognised: the part's writer cuts it off on resume and the merge ignores it. A full disk is a `CaptionError` naming
+the file; what was written stays valid, so the same command resumes once space is freed.
 """
 
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import os
 import re
 import time
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from vidlm.atomic import atomic_path, write_text
 
 ROW, PATH, TEXT, STATUS, ERROR = "row", "path", "text", "status", "error"
 OK, FAILED = "ok", "failed"
@@ -61,39 +69,29 @@ class InputTable:
 
 
 def read_input(path) -> InputTable:
-    """Read and check an input CSV: a `path` column, at least one row, no column that the output adds itself."""
+    """Read and check an input CSV: a `path` column, at least one row, no column that the output adds itself.
+
+    Read by `vidlm.sources.common.read_csv` (strict): UTF-8 with or without BOM, any line ending; a line that is not
+    UTF-8 or has the wrong number of fields is an error naming it.
+    """
+    from vidlm.sources.common import read_csv
+
     path = Path(path)
     if not path.is_file():
         raise CaptionError(f"Input CSV not found: {path}")
     try:
-        with open(path, newline="", encoding="utf-8-sig") as f:  # -sig: spreadsheet exports often start with a BOM
-            records = list(csv.reader(f))
-    except UnicodeDecodeError as err:
-        raise CaptionError(f"{path} is not UTF-8 text ({err}); save it as a UTF-8 CSV") from err
-    except csv.Error as err:
-        raise CaptionError(f"{path} is not a readable CSV: {err}") from err
-    records = [r for r in records if r]
-    if not records:
-        raise CaptionError(f"{path} is empty: it needs a header line with a `path` column and one row per video")
-    header, rows = records[0], records[1:]
+        csv_table = read_csv(path)
+    except ValueError as err:
+        raise CaptionError(str(err)) from None
+    header = csv_table.columns
     if PATH not in header:
         raise CaptionError(f"{path} has no `path` column; its columns are {header}. Name the column that holds the "
                            "video files `path`.")
-    duplicated = sorted({c for c in header if header.count(c) > 1})
-    if duplicated:
-        raise CaptionError(f"{path} has duplicated column name(s) {duplicated}; make the header names unique")
     clash = [c for c in header if c in RESERVED]
     if clash:
         raise CaptionError(f"{path} has column(s) {clash}, which vidlm caption writes itself ({list(RESERVED)}); "
                            "rename them in the input")
-    if not rows:
-        raise CaptionError(f"{path} has a header but no rows: add one row per video")
-    ragged = [i for i, r in enumerate(rows) if len(r) != len(header)]
-    if ragged:
-        i = ragged[0]
-        raise CaptionError(f"{path}: {len(ragged)} row(s) do not have the header's {len(header)} fields, the first "
-                           f"is row {i} with {len(rows[i])}: {rows[i][:6]}. Fix the quoting or the commas there.")
-    return InputTable(path, header, [dict(zip(header, r)) for r in rows])
+    return InputTable(path, header, [dict(zip(header, fields)) for _, fields in csv_table.rows])
 
 
 def part_path(output, rank: int, world_size: int) -> Path:
@@ -220,6 +218,35 @@ def _lock(fd: int, path, shared: bool = False) -> None:
                            "first") from None
 
 
+@contextmanager
+def _space_for(path):
+    """Turn a full disk while writing `path` into a `CaptionError` that names it and says how to go on."""
+    try:
+        yield
+    except OSError as err:
+        if err.errno != errno.ENOSPC:
+            raise
+        raise CaptionError(f"No space left on the device while writing {path}; free some space and run the same "
+                           "command again: it resumes from the rows already written") from err
+
+
+@contextmanager
+def _merge_lock(output: Path):
+    """Hold `OUT.csv.lock` for a merge; a second merge waits for the first, then finds the output already whole."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory locks; one merge at a time is then up to the user
+        yield
+        return
+    with _space_for(f"{output}.lock"):
+        fd = os.open(f"{output}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
 def _fsync_dir(folder) -> None:
     try:
         fd = os.open(folder, os.O_RDONLY)
@@ -271,8 +298,9 @@ class PartWriter:
 
     def _write(self, text: str) -> None:
         data = text.encode("utf-8", "surrogateescape")
-        while data:
-            data = data[os.write(self.fd, data):]
+        with _space_for(self.path):  # a record cut short by a full disk is a torn tail: cut off on resume
+            while data:
+                data = data[os.write(self.fd, data):]
 
     def close(self) -> None:
         if self.fd is not None:
@@ -290,49 +318,43 @@ class PartWriter:
 def mark_done(part, rows: int) -> Path:
     """Say (atomically) that `part` holds its process's whole shard."""
     done = done_path(part)
-    tmp = Path(f"{done}.tmp")
-    with open(tmp, "w") as f:
-        json.dump({"part": Path(part).name, "rows_this_run": rows, "finished": time.time()}, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, done)
+    with _space_for(done):
+        write_text(done, json.dumps({"part": Path(part).name, "rows_this_run": rows, "finished": time.time()}))
     return done
 
 
 def merge(output, table: InputTable) -> list[dict]:
-    """Write every input row once, in input order, to `output` (temp file + rename); then remove the parts.
+    """Write every input row once, in input order, to `output` (atomically); then remove the parts.
 
     Raises `CaptionError` if a row has no record yet, or a part is still being written.
     """
     output = Path(output)
-    parts = list_parts(output)
-    sources = [scan(output, table).records] if output.exists() else []
-    for part in parts:
-        with open(part, "rb") as f:
-            _lock(f.fileno(), part, shared=True)
-            sources.append(scan(part, table).records)
-    best = best_records(sources)
-    missing = [i for i in range(len(table.rows)) if i not in best]
-    if missing:
-        raise CaptionError(
-            f"Cannot merge into {output}: {len(missing)} of {len(table.rows)} rows of {table.path} have no caption "
-            f"yet (rows {missing[:10]}{' …' if len(missing) > 10 else ''}). Run the same `vidlm caption` command "
-            "again to caption them; it resumes from the parts."
-        )
-    columns = table.output_columns()
-    tmp = output.with_name(output.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8", errors="surrogateescape", newline="") as f:
-        f.write(_line(columns))
-        for i in range(len(table.rows)):
-            f.write(_line([str(best[i].get(c, "")) for c in columns]))
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, output)
-    _fsync_dir(output.parent)
-    for part in parts:
-        part.unlink(missing_ok=True)
-    for marker in output.parent.iterdir():  # markers of any process count, also of parts merged earlier
-        rest = marker.name[len(output.name):]
-        if marker.name.startswith(output.name) and rest.endswith(".done") and _PART.fullmatch(rest[:-5]):
-            marker.unlink(missing_ok=True)
+    with _merge_lock(output):
+        parts = list_parts(output)
+        sources = [scan(output, table).records] if output.exists() else []
+        for part in parts:
+            with open(part, "rb") as f:
+                _lock(f.fileno(), part, shared=True)
+                sources.append(scan(part, table).records)
+        best = best_records(sources)
+        missing = [i for i in range(len(table.rows)) if i not in best]
+        if missing:
+            raise CaptionError(
+                f"Cannot merge into {output}: {len(missing)} of {len(table.rows)} rows of {table.path} have no "
+                f"caption yet (rows {missing[:10]}{' …' if len(missing) > 10 else ''}). Run the same `vidlm caption` "
+                "command again to caption them; it resumes from the parts."
+            )
+        columns = table.output_columns()
+        with _space_for(output), atomic_path(output) as tmp:
+            with open(tmp, "w", encoding="utf-8", errors="surrogateescape", newline="") as f:
+                f.write(_line(columns))
+                for i in range(len(table.rows)):
+                    f.write(_line([str(best[i].get(c, "")) for c in columns]))
+        _fsync_dir(output.parent)
+        for part in parts:
+            part.unlink(missing_ok=True)
+        for marker in output.parent.iterdir():  # markers of any process count, also of parts merged earlier
+            rest = marker.name[len(output.name):]
+            if marker.name.startswith(output.name) and rest.endswith(".done") and _PART.fullmatch(rest[:-5]):
+                marker.unlink(missing_ok=True)
     return [best[i] for i in range(len(table.rows))]

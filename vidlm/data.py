@@ -1,15 +1,13 @@
 """Samples (a video and its conversation) and a torch Dataset that turns them into training features.
 
-The spine reads a plain CSV (`path`, `caption`); richer dataset formats (ShareGPT4Video, Shot2Story, LLaVA
-conversation JSON: `vidlm.sources`) build the same `Sample`, with a time window where a caption covers only part of
-the video.
+The spine reads a plain CSV (`path`, `caption`: `read_captions_csv`); richer dataset formats (ShareGPT4Video,
+Shot2Story, LLaVA conversation JSON: `vidlm.sources`) build the same `Sample`, with a time window where a caption
+covers only part of the video.
 """
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from vidlm.synthetic import PROMPT
 
@@ -38,33 +36,17 @@ class Sample:
         return [*self.history, (self.instruction, self.answer)]
 
 
-def read_captions_csv(path, instruction: str = PROMPT) -> list[Sample]:
-    """Samples from a CSV with columns `path` (relative to the CSV's folder, or absolute) and `caption`.
+def read_captions_csv(path, instruction: str = PROMPT, video_dir=None) -> list[Sample]:
+    """Samples from a CSV with columns `path` (relative to `video_dir`, default the CSV's folder, or absolute) and
+    `caption` (or Open-Sora's `text`).
 
-    Other columns are kept in `Sample.meta`. A missing column, an empty path or caption, or a video file that does
-    not exist raises `ValueError` naming the CSV row.
+    Other columns are kept in `Sample.meta`. Strict: a missing column, an empty or header-only file, an empty path or
+    caption, a video that is not a file, a relative path leading out of its folder or a line that is not UTF-8
+    raises one `ValueError` naming the CSV and every bad line (`vidlm.sources.load_captions_csv` skips them instead).
     """
-    path = Path(path)
-    with open(path, newline="") as f:
-        reader = csv.DictReader(f)
-        missing = {"path", "caption"} - set(reader.fieldnames or [])
-        if missing:
-            raise ValueError(f"{path}: missing column(s) {sorted(missing)}; found {reader.fieldnames}")
-        samples, problems = [], []
-        for row_number, row in enumerate(reader, start=2):  # row 1 is the header
-            video, caption = (row.get("path") or "").strip(), (row.get("caption") or "").strip()
-            video_path = Path(video) if Path(video).is_absolute() else path.parent / video
-            if not video or not caption:
-                problems.append(f"row {row_number}: empty {'path' if not video else 'caption'}")
-            elif not video_path.is_file():
-                problems.append(f"row {row_number}: video not found: {video_path}")
-            else:
-                meta = {k: v for k, v in row.items() if k not in ("path", "caption")}
-                samples.append(Sample(id=video_path.stem, video=str(video_path), answer=caption,
-                                      instruction=instruction, meta=meta))
-    if problems:
-        raise ValueError(f"{path}: {len(problems)} bad row(s) — fix or remove them:\n  " + "\n  ".join(problems))
-    return samples
+    from vidlm.sources.captions_csv import load_captions_csv
+
+    return load_captions_csv(path, instruction, video_dir=video_dir, strict=True, warn=False).samples
 
 
 class VideoTextDataset:
@@ -74,7 +56,8 @@ class VideoTextDataset:
     happens in `__getitem__`, so a `DataLoader(num_workers=N)` decodes in N worker processes.
     cache: keep features in memory after the first epoch (small data, e.g. the demo).
     feature_cache: a folder (or `vidlm.feature_cache.FeatureCache`) keeping features on disk across runs; an entry is
-    used only while the processor, frame count, prompt and video file are the ones it was made from.
+    used only while the processor, frame count, prompt and video file are the ones it was made from, and only when
+    its keys, dtypes and shapes are what this dataset makes (`vidlm.feature_cache.entry_problem`); else recomputed.
     """
 
     def __init__(self, samples: list[Sample], processor, family, num_frames: int, cache: bool = False,
@@ -92,6 +75,11 @@ class VideoTextDataset:
 
     def __len__(self) -> int:
         return len(self.samples)
+
+    def _check_entry(self, features: dict) -> str | None:
+        from vidlm.feature_cache import entry_problem
+
+        return entry_problem(features, self.num_frames, len(self.processor.tokenizer))
 
     def prompt(self, sample: Sample):
         from vidlm.prompts import format_prompt
@@ -111,7 +99,7 @@ class VideoTextDataset:
             from vidlm.feature_cache import feature_key
 
             key = feature_key(self._processor_key, self.num_frames, prompt, sample.video, sample.window)
-            features = self.feature_cache.get(key)
+            features = self.feature_cache.get(key, self._check_entry)
             if features is not None:
                 if self._cache is not None:
                     self._cache[i] = features

@@ -6,18 +6,23 @@ hash with `content_hash=True`) and the sample's time window. Change any of them 
 is simply never read again (`FeatureCache.clear()` removes everything).
 
 Entries are safetensors files of tensors only — reading one runs no code, unlike a pickle. Each is written under a
-temporary name and renamed, so an interrupted run never leaves a half-written entry under a real key.
+temporary name and renamed (`vidlm.atomic`), so an interrupted run never leaves a half-written entry under a real key.
+An entry is not trusted either: `VideoTextDataset` checks it against what `vidlm.collate.encode` makes
+(`entry_problem`) and recomputes one that does not match.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
+import warnings
 from pathlib import Path
 
 # Bump when the layout of cached features changes, so entries written by an older vidlm are ignored.
 FORMAT_VERSION = 1
+TOKENS = ("input_ids", "attention_mask", "labels")  # what `vidlm.collate.encode` makes: 1-D integer tensors
+PIXELS = "pixel_values_videos"  # and one float tensor [frames, channels, height, width]
+IGNORE_INDEX = -100  # as vidlm.collate (not imported: it would import the processor stack)
 
 
 def processor_fingerprint(processor) -> str:
@@ -84,8 +89,9 @@ class FeatureCache:
     def path(self, key: str) -> Path:
         return self.root / key[:2] / f"{key}.safetensors"
 
-    def get(self, key: str) -> dict | None:
-        """The features stored under `key`, or None (never written, or unreadable: it is then recomputed)."""
+    def get(self, key: str, check=None) -> dict | None:
+        """The features stored under `key`, or None (never written, unreadable, or refused by `check`: it is then
+        removed, to be recomputed). check: features → a problem (str) or None, e.g. `entry_problem`."""
         from safetensors import SafetensorError
         from safetensors.torch import load_file
 
@@ -93,10 +99,16 @@ class FeatureCache:
         if not path.is_file():
             return None
         try:
-            return load_file(path)
+            features = load_file(path)
         except (SafetensorError, OSError, ValueError):  # damaged by a crash of something else: recompute it
             path.unlink(missing_ok=True)
             return None
+        problem = check(features) if check is not None else None
+        if problem:
+            warnings.warn(f"Feature cache entry {path}: {problem}; recomputing it", stacklevel=2)
+            path.unlink(missing_ok=True)
+            return None
+        return features
 
     def put(self, key: str, features: dict) -> Path:
         """Store `features` ({name: tensor}) under `key`, atomically."""
@@ -106,14 +118,11 @@ class FeatureCache:
         bad = {name: type(value).__name__ for name, value in features.items() if not isinstance(value, torch.Tensor)}
         if bad:
             raise TypeError(f"Only tensors can be cached; these entries are not: {bad}")
+        from vidlm.atomic import atomic_path
+
         path = self.path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f"{path.name}.{os.getpid()}.partial")  # one per process: workers may race
-        try:
+        with atomic_path(path) as partial:  # a unique temporary per writer: DataLoader workers may race
             save_file({name: value.contiguous() for name, value in features.items()}, partial)
-            os.replace(partial, path)
-        finally:
-            partial.unlink(missing_ok=True)
         return path
 
     def __len__(self) -> int:
@@ -125,6 +134,37 @@ class FeatureCache:
         for entry in entries:
             entry.unlink()
         return len(entries)
+
+
+def entry_problem(features: dict, num_frames: int, vocab_size: int) -> str | None:
+    """What is wrong with a cached entry for a dataset of `num_frames` frames and a `vocab_size` tokenizer, else None.
+
+    The entry must be what `vidlm.collate.encode` makes: exactly its keys; token tensors 1-D, integer, one length;
+    ids in the vocabulary; every label either ignored or the token at its position; pixels float with `num_frames`
+    frames of 3 channels. A file that passes is safe to train on even if it is not the sample's (its key says it is).
+    """
+    import torch
+
+    if set(features) != {*TOKENS, PIXELS}:
+        return f"keys {sorted(features)}, expected {sorted({*TOKENS, PIXELS})}"
+    ids = features["input_ids"]
+    for name in TOKENS:
+        value = features[name]
+        if value.dtype.is_floating_point or value.dtype.is_complex or value.dtype == torch.bool:
+            return f"{name} is {value.dtype}, expected an integer type"
+        if value.ndim != 1 or value.shape != ids.shape or not len(value):
+            return f"{name} has shape {tuple(value.shape)}, expected ({len(ids) if ids.ndim == 1 else 'n'},)"
+    if int(ids.min()) < 0 or int(ids.max()) >= vocab_size:
+        return f"input_ids outside the vocabulary [0, {vocab_size})"
+    labels = features["labels"]
+    if not bool(((labels == IGNORE_INDEX) | (labels == ids)).all()):
+        return "a label is neither ignored nor the token at its position"
+    pixels = features[PIXELS]
+    if not pixels.dtype.is_floating_point:
+        return f"{PIXELS} is {pixels.dtype}, expected a float type"
+    if pixels.ndim != 4 or pixels.shape[0] != num_frames or pixels.shape[1] != 3:
+        return f"{PIXELS} has shape {tuple(pixels.shape)}, expected ({num_frames}, 3, height, width)"
+    return None
 
 
 def _sha256(text: str) -> str:

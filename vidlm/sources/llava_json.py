@@ -12,7 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from vidlm.data import Sample
-from vidlm.sources.common import Loaded, SkipReport, finish, first_problem, read_json_list, usable_video
+from vidlm.sources.common import (OUTSIDE, Loaded, SkipReport, finish, first_problem, path_in, read_json_list,
+                                 read_jsonl, usable_video)
 
 VIDEO_PLACEHOLDER = "<video>"
 HUMAN, GPT = ("human", "user"), ("gpt", "assistant")
@@ -20,6 +21,9 @@ HUMAN, GPT = ("human", "user"), ("gpt", "assistant")
 
 def load_llava_json(annotations, video_dir=None, check_videos: bool = False, warn: bool = True) -> Loaded:
     """Samples from a LLaVA conversation JSON; `video` paths are relative to `video_dir` (default: the JSON's folder).
+
+    Such files are usually downloaded, so their paths are untrusted: an absolute path, or one that leads out of
+    video_dir through `..` or a symlink, is skipped ("path outside its folder").
 
     Returns `(samples, report)`; every record not turned into a sample is in the report with its reason.
     """
@@ -38,7 +42,11 @@ def load_llava_json(annotations, video_dir=None, check_videos: bool = False, war
         if turns is None:
             report.add(record_id, *why)
             continue
-        video = Path(record["video"]) if Path(record["video"]).is_absolute() else video_dir / record["video"]
+        try:
+            video = path_in(video_dir, record["video"])
+        except ValueError as err:
+            report.add(record_id, OUTSIDE, err)
+            continue
         if not usable_video(video, record_id, report):
             continue
         (question, answer), history = turns[-1], turns[:-1]
@@ -50,8 +58,6 @@ def load_llava_json(annotations, video_dir=None, check_videos: bool = False, war
 
 def _records(path: Path, report: SkipReport) -> list[tuple[str, object]]:
     if path.suffix == ".jsonl":
-        from vidlm.sources.sharegpt4video import read_jsonl
-
         return read_jsonl(path, report)
     records = read_json_list(path, "use a .jsonl name for one record per line")
     report.records = len(records)

@@ -13,7 +13,6 @@ runs to the end of the video (`math.inf`). `idx == "-1"` is the whole-video summ
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import shutil
@@ -23,7 +22,8 @@ from pathlib import Path
 from typing import Literal
 
 from vidlm.data import Sample
-from vidlm.sources.common import Loaded, SkipReport, find_video, finish, first_problem, video_problem
+from vidlm.sources.common import (OUTSIDE, Loaded, SkipReport, find_video, finish, first_problem, path_in,
+                                 read_jsonl, video_problem)
 
 SOURCES = ("mixkit", "pexels", "pixabay", "ego4d", "bdd100k")
 SUMMARY_PROMPT = "Describe the video in detail."
@@ -43,26 +43,6 @@ def record_source(record: dict) -> str:
         if part.lower() in SOURCES:
             return part.lower()
     return parts[0].lower() if len(parts) > 1 else "unknown"
-
-
-def read_jsonl(path, report: SkipReport) -> list[tuple[str, dict]]:
-    """(line label, object) for each line that parses as a JSON object; the others go to `report`."""
-    records = []
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            report.records += 1
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as err:
-                report.add(f"line {number}", "invalid JSON", err.msg)
-                continue
-            if not isinstance(record, dict):
-                report.add(f"line {number}", "wrong type: the record is not an object", type(record).__name__)
-                continue
-            records.append((f"line {number}", record))
-    return records
 
 
 @dataclass
@@ -116,7 +96,9 @@ def load_sharegpt4video(annotations, video_dir, zip_dir=None, sources=None,
     """Samples from `sharegpt4video_40k.jsonl`, extracting the videos they need from the zips in `zip_dir`.
 
     video_dir: where videos are (or will be extracted): `video_dir/<source>/<file name>` (also found directly in
-        video_dir or at `video_dir/<video_path>`).
+        video_dir or at `video_dir/<video_path>`). Records come from a download, so their paths are untrusted: one
+        that is absolute, or leads out of video_dir through `..` or a symlink, is skipped ("path outside its
+        folder") and nothing is read or written for it.
     sources: which sources to use, e.g. `["mixkit", "pexels"]` (None: all).
     captions: "summary" — one sample per video, its whole-video caption; "keyframes" — one sample per keyframe
         caption, with its time window (see the module docstring).
@@ -150,13 +132,20 @@ def load_sharegpt4video(annotations, video_dir, zip_dir=None, sources=None,
             report.add(record_id, *problem)
             continue
         name = Path(record["video_path"]).name
-        on_disk = find_video([video_dir / source / name, video_dir / name, video_dir / record["video_path"]])
+        try:  # the record names the folders: an absolute path, `..` or a symlink must not lead out of video_dir
+            path_in(video_dir, record["video_path"])
+            path_in(video_dir, source)
+            places = [path_in(video_dir, Path(source) / name), path_in(video_dir, name)]
+        except ValueError as err:
+            report.add(record_id, OUTSIDE, err)
+            continue
+        on_disk = find_video([*places, video_dir / record["video_path"]])
         member = index.get(name)
         if on_disk is None and member is None:
             where = f"{video_dir / source / name}" + (f" or in the zips under {zip_dir}" if zip_dir else "")
             report.add(record_id, "video not found", where)
             continue
-        target = on_disk if on_disk is not None else video_dir / source / name
+        target = on_disk if on_disk is not None else places[0]
         built = build(record_id, record, source, str(target), report, prompt)
         if not built:
             continue  # reported by build; its video is not extracted

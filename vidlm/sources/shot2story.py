@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Literal
 
 from vidlm.data import Sample
-from vidlm.sources.common import Loaded, SkipReport, finish, first_problem, read_json_list, usable_video
+from vidlm.sources.common import (OUTSIDE, Loaded, SkipReport, finish, first_problem, path_in, read_json_list,
+                                 usable_video)
 
 SHOT_PROMPT = "Describe the video."
 SUMMARY_PROMPT = "Describe the video in detail, shot by shot."
@@ -33,6 +34,8 @@ def load_shot2story(annotations, video_dir, shot_dir=None, task: Literal["shots"
     with_asr: put each shot's (or the clip's) speech transcript into the prompt with `asr_template`; records with no
     speech get the plain prompt.
     The split (`train`, `val`, `test`) is read from the file name into `meta["split"]` (see `vidlm.splits`).
+    Records come from a download, so their file names are untrusted: one that is absolute, or leads out of video_dir
+    (or shot_dir) through `..` or a symlink, is skipped ("path outside its folder").
 
     Returns `(samples, report)`; every record or shot not turned into a sample is in the report with its reason.
     """
@@ -55,7 +58,11 @@ def load_shot2story(annotations, video_dir, shot_dir=None, task: Literal["shots"
         if problem:
             report.add(record_id, *problem)
             continue
-        clip_path = video_dir / record[name_key]
+        try:  # the record names the file: an absolute path, `..` or a symlink must not lead out of video_dir
+            clip_path = path_in(video_dir, record[name_key])
+        except ValueError as err:
+            report.add(record_id, OUTSIDE, err)
+            continue
         meta = {"video_id": record_id, "nvid": record[name_key], "split": split,
                 "image_id": record.get("image_id", "")}
         if task == "summary":
@@ -117,7 +124,11 @@ def _shots(record_id, record, clip_path, shot_dir, meta, report, prompt, with_as
         except ValueError:
             report.add(label, "bad shot name", f"{name!r} (expected CLIP_STARTFRAME_ENDFRAME.mp4)")
             continue
-        shot_path = shot_dir / Path(name).name
+        try:
+            shot_path = path_in(shot_dir, Path(name).name)
+        except ValueError as err:
+            report.add(label, OUTSIDE, err)
+            continue
         if not shot_path.is_file():
             if not cut or not clip_path.is_file():
                 report.add(label, "video not found", f"{shot_path}" + (f" (nor its clip {clip_path})" if cut else ""))
