@@ -6,6 +6,7 @@ import subprocess
 import sys
 import typing
 import warnings
+from pathlib import Path
 
 import pytest
 
@@ -123,6 +124,25 @@ def test_a_bad_value_set_later_is_refused_and_the_old_one_kept(cls, settings, me
     assert str(error.value) == message and getattr(config, name) == before
 
 
+@pytest.mark.parametrize("cls, start, change, message", [
+    (FinetuneConfig, {}, {"num_epochs": 0}, "Nothing to train: max_steps=-1 and num_epochs=0"),
+    (FinetuneConfig, {"max_steps": 10}, {"max_steps": 0}, "max_steps must be -1 (run num_epochs) or >= 1, got 0"),
+    (CaptionConfig, {"prompt": "Hi."}, {"prompt_name": "short"}, "not both"),
+    (EvaluateConfig, {"prompt_name": "short"}, {"prompt": "Hi."}, "not both"),
+])
+def test_a_change_that_breaks_a_rule_between_fields_is_refused_and_undone(cls, start, change, message):
+    config = make(cls, **start)
+    before = dataclasses.asdict(config)
+    (name, value), = change.items()
+    with pytest.raises(ConfigError) as error:
+        setattr(config, name, value)
+    assert message in str(error.value) and dataclasses.asdict(config) == before
+    if cls is FinetuneConfig:  # in the other order the same end state is fine
+        config.max_steps = 10
+        config.num_epochs = 0
+        assert (config.max_steps, config.num_epochs) == (10, 0.0)
+
+
 def test_every_field_has_a_row_in_the_table():
     """A field added without a rule (or without a row here) shows up."""
     named = {name for _, settings, _ in BAD for name in settings}
@@ -135,6 +155,7 @@ def test_good_values_are_kept_and_numbers_take_the_field_type():
                             lora_target_modules=r".*\.(q|v)_proj")
     assert (config.num_epochs, config.learning_rate) == (2.0, 1.0) and type(config.num_epochs) is float
     assert config.resume == "auto" and config.max_length is None
+    assert FinetuneConfig(model=Path("ckpt"), output_dir=Path("runs") / "a").output_dir == str(Path("runs") / "a")
     evaluate = EvaluateConfig(model="m", meteor=False)
     assert evaluate.meteor is False and evaluate.instruction() == "Describe the video."
     assert EvaluateConfig(model="m", prompt_name="short").instruction() == "Describe the video in one short sentence."
@@ -182,6 +203,10 @@ def test_save_steps_warns_with_its_removal_version_and_moves_to_save_every_steps
         assert FinetuneConfig(**dataclasses.asdict(config)) == config
     with pytest.warns(FutureWarning), pytest.raises(ConfigError, match="save_steps=5 and save_every_steps=7"):
         FinetuneConfig(model="m", save_steps=5, save_every_steps=7)
+    config = FinetuneConfig(model="m")
+    with pytest.warns(FutureWarning, match="removed in vidlm 0.2.0"):
+        config.save_steps = 9  # set later: moved the same way
+    assert (config.save_every_steps, config.save_steps) == (9, 0)
 
 
 @pytest.mark.parametrize("kind, text, value", [

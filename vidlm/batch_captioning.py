@@ -50,7 +50,6 @@ class CaptionResult:
 def check_config(config: CaptionConfig) -> None:
     """Raise `CaptionError` for files and folders that cannot work, before anything slow happens (the values were
     checked when the config was made)."""
-    config.check()  # fields may have been set one by one since: check them together again
     source, output = Path(config.input_csv), Path(config.output_csv)
     if output.resolve() == source.resolve() or (output.exists() and source.exists() and output.samefile(source)):
         raise CaptionError(f"The output {output} is the input CSV; choose another --output (e.g. captions.csv)")

@@ -5,8 +5,8 @@
 
 Each field carries its type, default and help text (`metadata["help"]`) and its allowed range or choices; the
 `vidlm` command builds its flags from them, and a notebook's `parameters` cell uses the same names. Fields are
-checked one by one whenever they are set (at construction and on later assignment) and together at construction,
-so a bad setting fails before any weights load. Groups shared by several tasks are written once: `ModelSettings`
+checked one by one whenever they are set (at construction and on later assignment) and together after each, so a
+bad setting fails before any weights load. Groups shared by several tasks are written once: `ModelSettings`
 (every task) and `CaptioningSettings` (caption and evaluate).
 
 Deprecated: `FinetuneConfig.save_steps` (use `save_every_steps`) warns and is removed in vidlm 0.2.0.
@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import os
 import re
 import types
 import typing
@@ -55,7 +56,7 @@ def _describe(kind) -> str:
 
 
 def _typed(kind, value):
-    """`value` as `kind` (an int is a valid float and becomes one), or raise TypeError."""
+    """`value` as `kind` (an int is a valid float and becomes one, a path becomes text), or raise TypeError."""
     origin, args = typing.get_origin(kind), typing.get_args(kind)
     if origin is Literal:
         if any(value == a and type(value) is type(a) for a in args):
@@ -72,6 +73,9 @@ def _typed(kind, value):
     elif kind is int:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
+    elif kind is str:
+        if isinstance(value, (str, os.PathLike)):  # a pathlib.Path for a folder or file setting
+            return os.fspath(value)
     elif kind is type(None):
         if value is None:
             return value
@@ -148,16 +152,27 @@ def check_field(cls, spec, value):
 
 
 class Config:
-    """Base of the task configs: each field is checked as it is set; `check()` holds the rules between fields."""
+    """Base of the task configs: each field is checked as it is set, and once the config is made `check()` (the
+    rules between fields) runs again after every change, which is undone when refused."""
 
     def __setattr__(self, name, value):
         spec = self.__dataclass_fields__.get(name)
-        if spec is not None:
-            value = check_field(type(self), spec, value)
+        if spec is None:
+            return object.__setattr__(self, name, value)
+        value = check_field(type(self), spec, value)
+        if not self.__dict__.get("_made"):  # still in __init__: __post_init__ checks the whole
+            return object.__setattr__(self, name, value)
+        before = getattr(self, name)
         object.__setattr__(self, name, value)
+        try:
+            self.check()
+        except ConfigError:
+            object.__setattr__(self, name, before)
+            raise
 
     def __post_init__(self):
         self.check()
+        object.__setattr__(self, "_made", True)
 
     def check(self) -> None:
         """Rules across fields; raise ConfigError."""
@@ -343,7 +358,8 @@ class FinetuneConfig(ModelSettings):
             if self.save_every_steps not in (0, self.save_steps):
                 raise ConfigError(f"save_steps={self.save_steps} and save_every_steps={self.save_every_steps} "
                                   "disagree; set only save_every_steps")
-            self.save_every_steps, self.save_steps = self.save_steps, 0
+            object.__setattr__(self, "save_every_steps", self.save_steps)  # both checked already
+            object.__setattr__(self, "save_steps", 0)
         if self.max_steps <= 0 and self.num_epochs == 0:
             raise ConfigError(f"Nothing to train: max_steps={self.max_steps} and num_epochs=0; set max_steps > 0 "
                               "or num_epochs > 0")
