@@ -52,9 +52,9 @@ def add_config_arguments(parser, cls, positional: dict[str, str] | None = None,
     here, so that the config file and the config's own defaults fill what the command line leaves out.
     """
     positional, aliases = positional or {}, aliases or {}
-    parser.set_defaults(config_flags={f.name: positional.get(f.name) or ([*aliases.get(f.name, []), None][0]
-                                                                         or "--" + f.name.replace("_", "-"))
-                                      for f in fields(cls)})
+    flag = {f.name: positional.get(f.name) or [*aliases.get(f.name, []), "--" + f.name.replace("_", "-")][0]
+            for f in fields(cls)}
+    parser.set_defaults(config_flags=flag)  # named in "… is required"
     group = parser.add_argument_group(f"settings ({cls.__name__} fields; any of them may also come from --config)")
     for f in fields(cls):
         if f.metadata.get("deprecated"):
@@ -71,7 +71,7 @@ def add_config_arguments(parser, cls, positional: dict[str, str] | None = None,
             group.add_argument(f.name, metavar=positional[f.name], nargs="?", type=_converter(kind),
                                default=argparse.SUPPRESS, help=text)
             continue
-        names = [*aliases.get(f.name, []), "--" + f.name.replace("_", "-")]
+        names = list(dict.fromkeys([flag[f.name], "--" + f.name.replace("_", "-")]))
         if kind is bool:
             group.add_argument(*names, dest=f.name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
                                help=text)

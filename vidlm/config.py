@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import operator
 import os
 import re
 import types
@@ -113,6 +114,9 @@ def parse_text(kind, text: str):
     raise ValueError(f"{text!r} is not {_describe(kind)}")
 
 
+_BOUNDS = {"gt": (">", operator.gt), "ge": (">=", operator.ge), "lt": ("<", operator.lt), "le": ("<=", operator.le)}
+
+
 @functools.cache
 def field_types(cls) -> dict:
     """{field name: resolved type} of a config class."""
@@ -130,11 +134,10 @@ def check_field(cls, spec, value):
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, (int, float)):
-        bounds = [(op, rules[key]) for key, op in (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<="))
-                  if key in rules]
-        if not all({">": value > limit, ">=": value >= limit, "<": value < limit, "<=": value <= limit}[op]
-                   for op, limit in bounds):
-            raise ConfigError(f"{name} must be {' and '.join(f'{op} {limit}' for op, limit in bounds)}, got {value!r}")
+        bounds = [(symbol, holds, rules[key]) for key, (symbol, holds) in _BOUNDS.items() if key in rules]
+        if not all(holds(value, limit) for _, holds, limit in bounds):
+            allowed = " and ".join(f"{symbol} {limit}" for symbol, _, limit in bounds)
+            raise ConfigError(f"{name} must be {allowed}, got {value!r}")
     if isinstance(value, str):
         if rules.get("nonempty") and not value.strip():
             raise ConfigError(f"{name} must not be empty")
