@@ -228,7 +228,8 @@ def test_caption_setting_errors_are_one_line_before_loading(files, no_loading, c
 
 def test_console_script_user_error_has_no_traceback_and_debug_has_one(files):
     command = [VIDLM, "finetune", str(files / "train.csv"), "--model", str(files / "model"), "--lora-r", "0"]
-    env = {"HF_HUB_OFFLINE": "1", "PATH": str(Path(sys.executable).parent), "PYTHONPATH": os.environ.get("PYTHONPATH", "")}
+    env = {"HF_HUB_OFFLINE": "1", "PATH": str(Path(sys.executable).parent),
+           "PYTHONPATH": os.environ.get("PYTHONPATH", "")}  # this checkout's vidlm
     done = subprocess.run(command, capture_output=True, text=True, env=env)
     assert (done.returncode, done.stderr) == (2, "vidlm finetune: error: lora_r must be >= 1, got 0\n")
     debug = subprocess.run([*command, "--debug"], capture_output=True, text=True, env=env)
