@@ -196,10 +196,12 @@ def test_two_processes_train_like_one_with_the_same_global_batch(tiny_checkpoint
     with socket.socket() as s:  # a free port for the rendezvous
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    overrides = [f"{k}={json.dumps(v)}" for k, v in {**settings, "batch_size": 4, "output_dir": str(tmp_path / "two"),
-                                                      "model": tiny_checkpoints["llava-next-video"]}.items()]
+    flags = []  # the config's field names as flags: --lora_r 16, --train_projector, --no-gradient_checkpointing
+    for k, v in {**settings, "batch_size": 4, "output_dir": str(tmp_path / "two"),
+                 "model": tiny_checkpoints["llava-next-video"]}.items():
+        flags += [f"--{k}" if v else f"--no-{k}"] if isinstance(v, bool) else [f"--{k}", str(v)]
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port),
-               "-m", "vidlm.cli", "finetune", str(synthetic_data["train"]), *[a for o in overrides for a in ("--set", o)]]
+               "-m", "vidlm.cli", "finetune", str(synthetic_data["train"]), *flags]
     run = subprocess.run(command, capture_output=True, text=True, timeout=300,
                          env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert run.returncode == 0, run.stderr[-3000:]

@@ -9,61 +9,25 @@ Each process appends its rows to its own part file as batches finish; running th
 rows already there (see `vidlm.caption_files` for the files and the resume protocol). Once every process has
 finished, rank 0 merges the parts into the output, every input row once and in input order.
 
-Several processes: torchrun and `accelerate launch --multi_gpu` set RANK, WORLD_SIZE, LOCAL_RANK and a rendezvous
-(MASTER_ADDR/PORT); the processes then meet at a gloo barrier once each has removed its stale completion marker, so
-rank 0 never takes an earlier run's marker for a finished part. Processes started by hand with only RANK and
-WORLD_SIZE skip that barrier: start them together. Rows that failed (a missing or undecodable video) are kept on
+Several processes (`vidlm.launch`): torchrun and `accelerate launch --multi_gpu` set RANK, WORLD_SIZE, LOCAL_RANK and
+a rendezvous (MASTER_ADDR/PORT); the processes then meet at a gloo barrier once each has removed its stale completion
+marker, so rank 0 never takes an earlier run's marker for a finished part. Processes started by hand with only RANK
+and WORLD_SIZE skip that barrier: start them together. Rows that failed (a missing or undecodable video) are kept on
 resume; `retry_failed` captions them again.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import sys
 import time
-import typing
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from vidlm.caption_files import (ERROR, FAILED, OK, ROW, STATUS, TEXT, CaptionError, InputTable, PartWriter,
                                  done_path, mark_done, merge, part_path, read_finished, read_input, run_record_path)
-from vidlm.prompt_table import PROMPTS, get_prompt
-
-
-def _opt(default, help: str):
-    return field(default=default, metadata={"help": help})
-
-
-@dataclass
-class CaptionConfig:
-    """What a captioning run depends on; `vidlm caption` has one flag per field (dashes for underscores)."""
-
-    input_csv: str = field(metadata={"help": "CSV with a `path` column; relative paths are relative to the CSV's "
-                                             "folder; other columns are carried through to the output"})
-    output_csv: str = field(metadata={"help": "where the captions go: columns row, path, the other input columns, "
-                                              "text (the caption), status (ok/failed), error"})
-    model: str = field(metadata={"help": "base model: hub id or local folder"})
-    adapter: str | None = _opt(None, "LoRA adapter folder written by finetune; leave out for the base model")
-    quantization: Literal["4bit", "8bit", "none"] = _opt("4bit", "how the base model's weights are loaded")
-    num_frames: int = _opt(8, "frames sampled uniformly from each video")
-    batch_size: int = _opt(8, "videos per generate() call")
-    prompt: str | None = _opt(None, "the instruction text; default: the prompt named by --prompt-name")
-    prompt_name: str | None = _opt(None, f"a named instruction, one of {sorted(PROMPTS)}; default: 'default'")
-    max_new_tokens: int = _opt(64, "longest caption, in tokens (greedy decoding stops earlier at EOS)")
-    num_workers: int | None = _opt(None, "video-decoding processes per captioning process (0: decode in it); "
-                                         "default: a quarter of its CPU cores, 2 to 4")
-    group_by_length: bool = _opt(True, "batch videos of similar file size together (a proxy for duration and "
-                                       "caption length); output rows still carry their input row number")
-    retry_failed: bool = _opt(False, "on resume, caption rows that failed before again (default: keep them)")
-    torch_threads: int | None = _opt(None, "torch threads per process; default: its share of the CPU cores (cores / "
-                                           "processes per node) less the decoding workers, at least 1")
-    fsync_every_s: float = _opt(5.0, "force rows to disk at least this often (they are flushed after every batch)")
-    wait_timeout_s: float = _opt(1800.0, "rank 0 gives up waiting for the other parts when none has grown for this "
-                                         "long; also bounds the start-up barrier")
-    progress: bool = _opt(True, "show a progress bar (videos/s and ETA) on rank 0")
+from vidlm.config import CaptionConfig, model_source_problem  # CaptionConfig: importable from here too
+from vidlm.launch import ProcessGroup, ProcessInfo, default_parallelism, process_info, wait_for_parts
 
 
 @dataclass
@@ -83,65 +47,9 @@ class CaptionResult:
         return self.captioned / self.seconds if self.seconds else 0.0
 
 
-@dataclass
-class ProcessInfo:
-    """This process's place in a launch (torchrun / accelerate launch set these variables; one process otherwise)."""
-
-    rank: int = 0
-    world_size: int = 1
-    local_rank: int = 0
-    local_world_size: int = 1
-
-
-def process_info(environ=os.environ) -> ProcessInfo:
-    def number(name, default):
-        value = environ.get(name, "")
-        if value == "":
-            return default
-        try:
-            return int(value)
-        except ValueError:
-            raise CaptionError(f"{name}={value!r} in the environment is not an integer") from None
-
-    world, rank = number("WORLD_SIZE", 1), number("RANK", 0)
-    info = ProcessInfo(rank, world, number("LOCAL_RANK", rank), number("LOCAL_WORLD_SIZE", world))
-    if world < 1 or not 0 <= rank < world:
-        raise CaptionError(f"RANK={rank} and WORLD_SIZE={world} in the environment do not fit (0 <= RANK < "
-                           "WORLD_SIZE); unset them for one process")
-    return info
-
-
-def resolve_prompt(config: CaptionConfig) -> str:
-    """The instruction text: `prompt`, else the one `prompt_name` names, else the "default" one."""
-    if config.prompt is not None and config.prompt_name is not None:
-        raise CaptionError(f"Give a prompt or a prompt name, not both (prompt={config.prompt!r}, "
-                           f"prompt_name={config.prompt_name!r})")
-    if config.prompt is not None:
-        if not config.prompt.strip():
-            raise CaptionError("The prompt is empty; give an instruction such as 'Describe the video.'")
-        return config.prompt
-    try:
-        return get_prompt(config.prompt_name or "default")
-    except ValueError as err:
-        raise CaptionError(str(err)) from None
-
-
 def check_config(config: CaptionConfig) -> None:
-    """Raise `CaptionError` for settings that cannot work, before anything slow happens."""
-    for name in ("num_frames", "batch_size", "max_new_tokens"):
-        value = getattr(config, name)
-        if not isinstance(value, int) or value < 1:
-            raise CaptionError(f"{name} must be a positive integer, got {value!r}")
-    if config.num_workers is not None and (not isinstance(config.num_workers, int) or config.num_workers < 0):
-        raise CaptionError(f"num_workers must be 0 or more, got {config.num_workers!r}")
-    if config.torch_threads is not None and (not isinstance(config.torch_threads, int) or config.torch_threads < 1):
-        raise CaptionError(f"torch_threads must be a positive integer, got {config.torch_threads!r}")
-    if config.wait_timeout_s <= 0 or config.fsync_every_s < 0:
-        raise CaptionError(f"wait_timeout_s must be > 0 and fsync_every_s >= 0, got {config.wait_timeout_s!r} and "
-                           f"{config.fsync_every_s!r}")
-    quantizations = typing.get_args(typing.get_type_hints(CaptionConfig)["quantization"])
-    if config.quantization not in quantizations:
-        raise CaptionError(f"Unknown quantization {config.quantization!r}; choose one of {list(quantizations)}")
+    """Raise `CaptionError` for files and folders that cannot work, before anything slow happens (the values were
+    checked when the config was made)."""
     source, output = Path(config.input_csv), Path(config.output_csv)
     if output.resolve() == source.resolve() or (output.exists() and source.exists() and output.samefile(source)):
         raise CaptionError(f"The output {output} is the input CSV; choose another --output (e.g. captions.csv)")
@@ -150,13 +58,9 @@ def check_config(config: CaptionConfig) -> None:
     if config.adapter is not None and not Path(config.adapter, "adapter_config.json").is_file():
         raise CaptionError(f"No LoRA adapter in {config.adapter!r} (adapter_config.json missing): pass the folder "
                            "finetune wrote (…/adapter), or leave --adapter out to caption with the base model")
-    model = config.model
-    looks_local = model.startswith(("/", ".", "~")) or model.count("/") > 1 or "\\" in model
-    if Path(model).exists() and not Path(model, "config.json").is_file():
-        raise CaptionError(f"The model folder {model!r} has no config.json; pass a checkpoint folder or a hub id")
-    if looks_local and not Path(model).expanduser().exists():
-        raise CaptionError(f"Model folder not found: {model!r}; pass a checkpoint folder or a hub id such as "
-                           "llava-hf/LLaVA-NeXT-Video-7B-hf")
+    problem = model_source_problem(config.model)
+    if problem:
+        raise CaptionError(problem)
 
 
 def settings(config: CaptionConfig, prompt: str) -> dict:
@@ -187,20 +91,6 @@ def _write_record(output, config: CaptionConfig, **results) -> None:
     os.replace(tmp, path)  # a kill never leaves half a record
 
 
-def default_parallelism(local_world_size: int = 1) -> tuple[int, int]:
-    """(decoding workers, torch threads) for one of `local_world_size` processes sharing this machine's cores.
-
-    Cores are split between the processes; each runs 2 to 4 decoding workers (about a quarter of its share: they
-    mostly wait on a full prefetch queue, and two absorb the jitter one left as gaps in generation on busy cores)
-    and gives torch the rest, at least 1 thread. Oversubscribing torch is costly: on 2 busy cores, generation with 2
-    torch threads next to a decoding worker ran 5-10x slower than with 1.
-    """
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    share = max(1, cores // max(1, local_world_size))
-    workers = min(4, max(2, share // 4))
-    return workers, max(1, share - workers)
-
-
 def caption_csv(config: CaptionConfig) -> CaptionResult:
     """Caption every row of `config.input_csv` into `config.output_csv`, resuming from what is already there.
 
@@ -208,7 +98,7 @@ def caption_csv(config: CaptionConfig) -> CaptionResult:
     rank 0 then waits for every part (at most `wait_timeout_s` without progress) and merges them into the output.
     """
     check_config(config)
-    prompt = resolve_prompt(config)
+    prompt = config.instruction()
     table = read_input(config.input_csv)
     proc = process_info()
     output = Path(config.output_csv)
@@ -223,7 +113,7 @@ def caption_csv(config: CaptionConfig) -> CaptionResult:
     group = None
     try:
         done_path(own_part).unlink(missing_ok=True)  # a marker from an earlier run would say "complete" too soon
-        group = _ProcessGroup.start(proc, config.wait_timeout_s)
+        group = ProcessGroup.start(proc, config.wait_timeout_s, "captioning processes")
         if proc.rank == 0:
             _write_record(output, config, settings=settings(config, prompt), rows=len(table.rows),
                           world_size=proc.world_size)
@@ -240,7 +130,10 @@ def caption_csv(config: CaptionConfig) -> CaptionResult:
         mark_done(own_part, writer.written)
         result = CaptionResult(output, len(table.rows), writer.written, seconds, merged=False)
         if proc.rank == 0:
-            _wait_for_parts(output, table, proc, config.wait_timeout_s)
+            parts = [part_path(output, r, proc.world_size) for r in range(proc.world_size)]
+            wait_for_parts(parts, [done_path(p) for p in parts], config.wait_timeout_s, f"their part of {output}",
+                           f"Run the same command again to resume, or `vidlm merge {table.path} --output {output}` "
+                           "once every part is complete.")
             records = merge(output, table)
             result.merged = True
             result.ok = sum(r[STATUS] == OK for r in records)
@@ -417,116 +310,3 @@ def _caption_rows(model, processor, table, todo, prompt, config, writer, proc, n
             bar.set_postfix(failed=failed)
     bar.close()
     return time.perf_counter() - start
-
-
-class _ProcessGroup:
-    """A gloo process group for a start barrier when the launcher offers a rendezvous (torchrun, accelerate launch).
-
-    The barrier makes sure every process has removed its stale completion marker before rank 0 looks for markers.
-    The end needs no barrier: rank 0 waits for the markers, with a timeout.
-    """
-
-    def __init__(self, dist, owned: bool):
-        self.dist, self.owned = dist, owned
-
-    @classmethod
-    def start(cls, proc: ProcessInfo, timeout_s: float):
-        if proc.world_size == 1:
-            return None
-        from datetime import timedelta
-
-        import torch.distributed as dist
-
-        if not dist.is_available():
-            return None
-        owned = False
-        if not dist.is_initialized() and not (os.environ.get("MASTER_ADDR") and os.environ.get("MASTER_PORT")):
-            return None  # no rendezvous: processes must be started together (module notes)
-        group = cls(dist, owned)
-        try:
-            if not dist.is_initialized():
-                dist.init_process_group("gloo", rank=proc.rank, world_size=proc.world_size,
-                                        timeout=timedelta(seconds=timeout_s))
-                group.owned = True
-            if dist.get_backend() == "gloo":
-                dist.monitored_barrier(timeout=timedelta(seconds=timeout_s), wait_all_ranks=True)
-            else:
-                dist.barrier()
-        except RuntimeError as err:
-            group.stop()
-            raise CaptionError(f"Not every captioning process reached the start within {timeout_s:.0f} s: "
-                               f"{err}") from err
-        return group
-
-    def stop(self) -> None:
-        if self.owned and self.dist.is_initialized():
-            self.dist.destroy_process_group()
-            self.owned = False
-
-
-def _wait_for_parts(output: Path, table: InputTable, proc: ProcessInfo, timeout_s: float) -> None:
-    """Block until every rank's completion marker exists; give up after `timeout_s` without any part growing."""
-    parts = [part_path(output, r, proc.world_size) for r in range(proc.world_size)]
-
-    def sizes():
-        return [p.stat().st_size if p.exists() else -1 for p in parts]
-
-    last, since = sizes(), time.monotonic()
-    while True:
-        waiting = [r for r, p in enumerate(parts) if not done_path(p).exists()]
-        if not waiting:
-            return
-        now = sizes()
-        if now != last:
-            last, since = now, time.monotonic()
-        elif time.monotonic() - since > timeout_s:
-            raise CaptionError(
-                f"Waited {timeout_s:.0f} s for rank(s) {waiting} of {proc.world_size} to finish their part of "
-                f"{output}, and no part grew meanwhile ({', '.join(parts[r].name for r in waiting)}). Are those "
-                f"processes still running? Run the same command again to resume, or `vidlm merge {table.path} --output "
-                f"{output}` once every part is complete."
-            )
-        time.sleep(0.2)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """`vidlm caption` flags: one per `CaptionConfig` field, named with dashes, with the field's help."""
-    hints = typing.get_type_hints(CaptionConfig)
-    for f in fields(CaptionConfig):
-        text = f.metadata.get("help")
-        if f.name == "input_csv":
-            parser.add_argument("input_csv", metavar="INPUT.csv", help=text)
-            continue
-        flag = "--output" if f.name == "output_csv" else "--" + f.name.replace("_", "-")
-        kind, choices = hints[f.name], None
-        if kind is bool:
-            parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=f.default, help=text)
-            continue
-        if typing.get_origin(kind) is Literal:
-            kind, choices = str, list(typing.get_args(kind))
-        elif type(None) in typing.get_args(kind):
-            kind = next(a for a in typing.get_args(kind) if a is not type(None))
-        if f.name == "prompt_name":
-            choices = sorted(PROMPTS)
-        required = f.default is MISSING
-        metavar = {"output_csv": "OUT.csv", "model": "ID_OR_PATH", "adapter": "DIR"}.get(f.name)
-        parser.add_argument(flag, dest=f.name, type=kind, choices=choices, required=required, metavar=metavar,
-                            default=None if required else f.default, help=text)
-
-
-def run_cli(args: argparse.Namespace) -> int:
-    """Run `vidlm caption` or `vidlm merge` from parsed arguments; user errors print one message and return 2."""
-    try:
-        if args.command == "merge":
-            result = merge_captions(args.input_csv, args.output_csv)
-        else:
-            result = caption_csv(CaptionConfig(**{f.name: getattr(args, f.name) for f in fields(CaptionConfig)}))
-    except CaptionError as err:
-        print(f"vidlm {args.command}: error: {err}", file=sys.stderr)
-        return 2
-    if args.command == "caption":
-        print(f"captioned {result.captioned} videos in {result.seconds:.1f} s ({result.videos_per_s:.2f} videos/s)",
-              file=sys.stderr)
-    if result.merged:
-        print(f"wrote {result.output}: {result.rows} rows, {result.ok} ok, {result.failed} failed", file=sys.stderr)
-    return 0

@@ -9,25 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
+from vidlm.config import EvaluateConfig  # defined with the other configs; importable from here too
 from vidlm.data import Sample
-from vidlm.synthetic import PROMPT
-
-
-@dataclass
-class EvaluateConfig:
-    """What an evaluation depends on; a notebook's `parameters` cell uses the same names."""
-
-    model: str  # base model: hub id or folder
-    adapter: str | None = None  # fine-tuned LoRA adapter folder; None = score the vanilla model only
-    output_dir: str = "results/eval"
-    quantization: Literal["4bit", "8bit", "none"] = "4bit"
-    num_frames: int = 8
-    prompt: str = PROMPT
-    batch_size: int = 8
-    max_new_tokens: int = 64
-    meteor: bool | Literal["auto"] = "auto"  # METEOR 1.5 needs Java; "auto" reports None without it
 
 
 @dataclass
@@ -48,6 +32,7 @@ def evaluate_models(config: EvaluateConfig, samples: list[Sample], references: l
     from vidlm.models import load_model, load_processor
     from vidlm.runinfo import write_run_record
 
+    prompt = config.instruction()
     if not samples:
         raise ValueError("No samples to evaluate")
     if references is None:
@@ -64,11 +49,12 @@ def evaluate_models(config: EvaluateConfig, samples: list[Sample], references: l
         models["fine-tuned"] = lambda: load_finetuned(config.model, config.adapter, quantization=config.quantization)
     captions, scores = {}, {}
     for name, load in models.items():
-        captions[name] = caption_videos(load(), processor, videos, config.prompt, num_frames=config.num_frames,
+        captions[name] = caption_videos(load(), processor, videos, prompt, num_frames=config.num_frames,
                                         batch_size=config.batch_size, max_new_tokens=config.max_new_tokens)
         scores[name] = score_captions(captions[name], references, meteor=config.meteor)
     ids = [s.id for s in samples]
     paths = write_comparison(config.output_dir, ids, videos, references, captions, scores)
-    paths["record"] = write_run_record(Path(config.output_dir) / "run.json", config, samples=len(samples),
+    paths["record"] = write_run_record(Path(config.output_dir) / "run.json", config, prompt=prompt,
+                                       samples=len(samples),
                                        scores={n: dict(s) for n, s in scores.items()})
     return EvaluationResult(captions, scores, paths)

@@ -9,52 +9,13 @@ from __future__ import annotations
 
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from transformers import TrainerCallback
 
+from vidlm.config import FinetuneConfig  # defined with the other configs; importable from here too
 from vidlm.data import Sample
-
-
-@dataclass
-class FinetuneConfig:
-    """Everything a fine-tuning run depends on; a notebook's `parameters` cell uses the same names."""
-
-    model: str = "llava-hf/LLaVA-NeXT-Video-7B-hf"  # hub id or local folder
-    dataset: str = ""  # what the samples are (a CSV path, "mixkit+pexels"…): recorded in run.json and the model card
-    output_dir: str = "runs/finetune"  # the adapter, processor and run.json land in output_dir/adapter
-    quantization: Literal["4bit", "8bit", "none"] = "4bit"  # 4bit = QLoRA
-    num_frames: int = 8  # frames sampled uniformly per clip
-    lora_r: int = 8
-    lora_alpha: int = 16
-    lora_dropout: float = 0.05
-    lora_target_modules: str | None = None  # None = the family's language-model linear layers
-    train_projector: bool = False  # also train the multimodal projector in full
-    learning_rate: float = 2e-5  # for the LoRA weights
-    projector_learning_rate: float | None = None  # for the projector (None = learning_rate)
-    max_steps: int = -1  # optimizer steps; -1 = run num_epochs
-    num_epochs: float = 1.0
-    batch_size: int = 1  # per device
-    gradient_accumulation_steps: int = 8
-    warmup_steps: int = 0
-    lr_scheduler: str = "cosine"
-    min_lr_ratio: float = 0.0  # cosine decays to learning_rate × this
-    weight_decay: float = 0.0
-    max_grad_norm: float = 1.0
-    gradient_checkpointing: bool = True
-    max_length: int | None = None  # None = the language model's max_position_embeddings
-    cache_features: bool = False  # keep processed clips in memory after the first epoch (small datasets only)
-    feature_cache_dir: str | None = None  # keep processed clips on disk across runs (see vidlm.feature_cache)
-    eval_every_steps: int = 0  # caption the eval samples every N steps and log caption metrics (0 = never)
-    eval_max_new_tokens: int = 32
-    logging_steps: int = 10
-    save_steps: int = 0  # older name of save_every_steps, still honoured
-    save_every_steps: int = 0  # Trainer checkpoint (adapter, optimizer, scheduler, RNG) every N steps; 0 = none
-    resume: bool | str = False  # "auto": from the last checkpoint in output_dir/checkpoints if any; or a path
-    seed: int = 0
-    extra_training_args: dict = field(default_factory=dict)  # passed through to TrainingArguments
 
 
 @dataclass
@@ -158,23 +119,6 @@ def finetune(config: FinetuneConfig, train_samples: list[Sample], callbacks=None
                          train_seconds=round(seconds, 1), resumed_from=resume_from,
                          world_size=trainer.args.world_size, log_history=trainer.state.log_history)
     return FinetuneResult(adapter_dir, record, trainer.state.log_history, model, seconds)
-
-
-def config_from_overrides(pairs: list[str], **fields) -> FinetuneConfig:
-    """A FinetuneConfig from `key=value` strings (the command line's `--set`); values parse as JSON, else text."""
-    import dataclasses
-    import json
-
-    known = {f.name for f in dataclasses.fields(FinetuneConfig)}
-    for pair in pairs:
-        key, sep, text = pair.partition("=")
-        if not sep or key not in known:
-            raise ValueError(f"Bad setting {pair!r}: write KEY=VALUE with KEY one of {sorted(known)}")
-        try:
-            fields[key] = json.loads(text)
-        except json.JSONDecodeError:
-            fields[key] = text  # a model id, a path, "auto"…
-    return FinetuneConfig(**fields)
 
 
 def resume_checkpoint(resume: bool | str | None, checkpoint_dir) -> str | None:
