@@ -30,24 +30,28 @@ def is_quantized(model) -> bool:
 
 def apply_lora(model, settings: LoraSettings | None = None, family: str | Family | None = None, verbose=True):
     """Wrap `model` in a peft `PeftModel` with fresh LoRA adapters; prints what is trainable when `verbose`."""
+    import warnings
+
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 
     settings = settings or LoraSettings()
     fam = _family(model, family)
     if is_quantized(model):
-        model = prepare_model_for_kbit_training(
-            model, use_gradient_checkpointing=settings.gradient_checkpointing,
-            gradient_checkpointing_kwargs={"use_reentrant": False},
-        )
-    elif settings.gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-        model.enable_input_require_grads()
+        # Checkpointing is switched on below: peft 0.21 would call transformers' deprecated gradient_checkpointing_enable.
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+    if settings.gradient_checkpointing:
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+        if not is_quantized(model):
+            model.enable_input_require_grads()
     config = LoraConfig(
         r=settings.r, lora_alpha=settings.alpha, lora_dropout=settings.dropout,
         target_modules=settings.target_modules or fam.lora_target_modules,
         modules_to_save=[fam.projector.rsplit(".", 1)[-1]] if settings.train_projector else None,
     )
-    model = get_peft_model(model, config)
+    with warnings.catch_warnings():
+        # peft 0.21 itself reads the deprecated `is_gradient_checkpointing` of transformers 5.x; nothing to act on.
+        warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+        model = get_peft_model(model, config)
     if verbose:
         print(trainable_summary(model, fam))
     return model
