@@ -7,6 +7,8 @@ projector frozen — or trained in full with `train_projector=True` (saved with 
 from __future__ import annotations
 
 import math
+import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from vidlm.families import Family, get_family
@@ -30,8 +32,6 @@ def is_quantized(model) -> bool:
 
 def apply_lora(model, settings: LoraSettings | None = None, family: str | Family | None = None, verbose=True):
     """Wrap `model` in a peft `PeftModel` with fresh LoRA adapters; prints what is trainable when `verbose`."""
-    import warnings
-
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 
     settings = settings or LoraSettings()
@@ -48,13 +48,20 @@ def apply_lora(model, settings: LoraSettings | None = None, family: str | Family
         target_modules=settings.target_modules or fam.lora_target_modules,
         modules_to_save=[fam.projector.rsplit(".", 1)[-1]] if settings.train_projector else None,
     )
-    with warnings.catch_warnings():
-        # peft 0.21 itself reads the deprecated `is_gradient_checkpointing` of transformers 5.x; nothing to act on.
-        warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+    with peft_quietly():
         model = get_peft_model(model, config)
     if verbose:
         print(trainable_summary(model, fam))
     return model
+
+
+@contextmanager
+def peft_quietly():
+    """Around peft's wrapping of a model: peft 0.21 itself reads `is_gradient_checkpointing`, deprecated in
+    transformers 5.x, so every PeftModel warns of a call no user made. Only that warning is dropped."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+        yield
 
 
 def _family(model, family) -> Family:
