@@ -167,6 +167,9 @@ def test_finetune_notebook_trains_saves_and_compares(name, family, num_frames, t
     metrics = json.loads((out / "eval" / "metrics.json").read_text())
     assert set(metrics) == {"vanilla", "fine-tuned"} and {"BLEU-4", "CIDEr"} <= set(metrics["vanilla"])
     assert "| metric | vanilla | fine-tuned |" in shown and '"image/png"' in shown  # scores and training curves
+    # The loss is shown once per logged step: as text lines under papermill, not also in the Trainer's HTML table.
+    assert [shown.count(f"step {step}/6  loss ") for step in range(1, 7)] == [1] * 6
+    assert "Training Loss" not in shown
     rows = list(csv.DictReader(open(out / "eval" / "captions.csv")))
     assert len(rows) == 8 and any(r["vanilla"] != r["fine-tuned"] for r in rows)  # 6 steps changed the captions
 

@@ -38,10 +38,13 @@ def tqdm(*args, **kwargs):
 
 
 def use_for_transformers() -> None:
-    """Route the bars transformers draws itself (loading weights, writing shards) through `tqdm` above."""
+    """Route the bars transformers draws itself (loading weights, writing shards) through `tqdm` above, unless the
+    user has set a hook of their own."""
     from transformers.utils import logging
 
-    logging.set_tqdm_hook(_transformers_bar)
+    previous = logging.set_tqdm_hook(_transformers_bar)
+    if previous not in (None, _transformers_bar):
+        logging.set_tqdm_hook(previous)
 
 
 def _transformers_bar(factory, args, kwargs):
