@@ -31,10 +31,17 @@ def test_caption_metric_curves_sit_beside_the_loss(results_dir):
     assert lines(fig) == {"loss": ([2, 4, 6, 8], [1.0, 0.5, 2 / 6, 0.25]),
                           "eval_BLEU-4": ([4, 8], [0.4, 0.8]), "eval_ROUGE-L": ([4, 8], [0.2, 0.4]),
                           "eval_CIDEr": ([4, 8], [2.0, 4.0])}
-    with pytest.raises(ValueError, match="Nothing to plot"):
-        plot_training([{"train_runtime": 1.0, "step": 3}])
     with pytest.raises(FileNotFoundError, match="run.json"):
         load_log_history(results_dir / "gifs-nowhere")
+
+
+def test_a_run_that_logged_nothing_yet_says_so_instead_of_raising():
+    # max_steps below logging_steps: the Trainer logs only its summary, which has no loss.
+    fig = plot_training([{"train_runtime": 1.0, "train_loss": 6.5, "step": 2}])
+    assert lines(fig) == {}
+    shown = [text.get_text() for ax in fig.axes for text in ax.texts]
+    assert shown == ["Nothing to plot yet: no loss or ['eval_BLEU-4', 'eval_ROUGE-L', 'eval_CIDEr'] among the 1 "
+                     "entries of the log\n(the loss is logged every logging_steps steps)"]
 
 
 def test_score_bars_show_each_models_corpus_score():

@@ -58,11 +58,13 @@ def load_adapter(base_id: str, adapter, subfolder: str | None = None, quantizati
     """
     from peft import PeftModel
 
+    from vidlm.lora import peft_quietly
     from vidlm.models import load_model
 
     where, kwargs = adapter_location(adapter, subfolder)
     base = load_model(base_id, quantization=quantization, dtype=dtype, device_map=device_map)
-    model = PeftModel.from_pretrained(base, where, is_trainable=is_trainable, **kwargs)
+    with peft_quietly():
+        model = PeftModel.from_pretrained(base, where, is_trainable=is_trainable, **kwargs)
     model.vidlm_family = base.vidlm_family
     return model if is_trainable else model.eval()
 

@@ -38,10 +38,9 @@ def caption_videos(model, processor, videos: list, prompt: str | list[str] = PRO
 
     prompt: one instruction for all videos, or one per video (rows of different lengths are left-padded).
     """
-    from tqdm.auto import tqdm
-
     from vidlm.collate import generation_batch
     from vidlm.families import family_of
+    from vidlm.progress import tqdm
     from vidlm.prompts import format_prompt
     from vidlm.video import load_video
 

@@ -7,6 +7,8 @@ projector frozen — or trained in full with `train_projector=True` (saved with 
 from __future__ import annotations
 
 import math
+import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from vidlm.families import Family, get_family
@@ -35,22 +37,31 @@ def apply_lora(model, settings: LoraSettings | None = None, family: str | Family
     settings = settings or LoraSettings()
     fam = _family(model, family)
     if is_quantized(model):
-        model = prepare_model_for_kbit_training(
-            model, use_gradient_checkpointing=settings.gradient_checkpointing,
-            gradient_checkpointing_kwargs={"use_reentrant": False},
-        )
-    elif settings.gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-        model.enable_input_require_grads()
+        # Checkpointing is switched on below: peft 0.21 would call transformers' deprecated gradient_checkpointing_enable.
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+    if settings.gradient_checkpointing:
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+        if not is_quantized(model):
+            model.enable_input_require_grads()
     config = LoraConfig(
         r=settings.r, lora_alpha=settings.alpha, lora_dropout=settings.dropout,
         target_modules=settings.target_modules or fam.lora_target_modules,
         modules_to_save=[fam.projector.rsplit(".", 1)[-1]] if settings.train_projector else None,
     )
-    model = get_peft_model(model, config)
+    with peft_quietly():
+        model = get_peft_model(model, config)
     if verbose:
         print(trainable_summary(model, fam))
     return model
+
+
+@contextmanager
+def peft_quietly():
+    """Around peft's wrapping of a model: peft 0.21 itself reads `is_gradient_checkpointing`, deprecated in
+    transformers 5.x, so every PeftModel warns of a call no user made. Only that warning is dropped."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+        yield
 
 
 def _family(model, family) -> Family:

@@ -62,6 +62,9 @@ def load_model(model_id: str, quantization: Quantization = "4bit", dtype=None, d
     import torch
     import transformers
 
+    from vidlm.progress import use_for_transformers
+
+    use_for_transformers()  # its "Loading weights" bar: text when no one watches a widget
     family = family_of(load_config(model_id))
     dtype = dtype or compute_dtype()
     if device_map is None:  # under torchrun / accelerate launch each process takes the GPU of its local rank

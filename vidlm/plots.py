@@ -51,7 +51,8 @@ def plot_training(log_history, metrics=("eval_BLEU-4", "eval_ROUGE-L", "eval_CID
     """The training loss by step and, where the run logged them (`CaptionEvalCallback`), caption metrics by step.
 
     log_history: `FinetuneResult.log_history`, a run.json or a run folder (see `load_log_history`).
-    CIDEr (0–10) gets its own panel beside the metrics on a 0–1 scale.
+    CIDEr (0–10) gets its own panel beside the metrics on a 0–1 scale. A log with none of them yet gives a figure
+    that says so.
     """
     import matplotlib.pyplot as plt
 
@@ -59,9 +60,12 @@ def plot_training(log_history, metrics=("eval_BLEU-4", "eval_ROUGE-L", "eval_CID
     losses = [(h["step"], h["loss"]) for h in history if "loss" in h and "step" in h]
     curves = {m: [(h["step"], h[m]) for h in history if h.get(m) is not None and "step" in h] for m in metrics}
     curves = {m: points for m, points in curves.items() if points}
-    if not losses and not curves:
-        raise ValueError(f"Nothing to plot: no 'loss' or {list(metrics)} entries in the log_history "
-                         f"({len(history)} entries)")
+    if not losses and not curves:  # e.g. max_steps below logging_steps: a short run must not crash its notebook
+        fig, ax = plt.subplots(figsize=(4.5, 1.2))
+        ax.axis("off")
+        ax.text(0.5, 0.5, f"Nothing to plot yet: no loss or {list(metrics)} among the {len(history)} entries of the "
+                f"log\n(the loss is logged every logging_steps steps)", ha="center", va="center", fontsize=9)
+        return fig
     groups = [("loss", {"loss": losses})] if losses else []
     small = {m: p for m, p in curves.items() if "CIDEr" not in m}
     large = {m: p for m, p in curves.items() if "CIDEr" in m}

@@ -57,6 +57,9 @@ def make_tiny_checkpoint(family: str, output_dir, seed: int = 0, tokenizer=None)
     import torch
     import transformers
 
+    from vidlm.progress import use_for_transformers
+
+    use_for_transformers()  # its "Writing model shards" bar: text when no one watches a widget
     fam = get_family(family)
     tokenizer = build_tokenizer() if tokenizer is None else tokenizer
     ids = {

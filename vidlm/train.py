@@ -37,12 +37,14 @@ def finetune(config: FinetuneConfig, train_samples: list[Sample], callbacks=None
     import torch
     from transformers import Trainer, TrainingArguments, set_seed
     from transformers.utils import is_in_notebook
+    from transformers.utils.notebook import NotebookProgressCallback
 
     from vidlm.collate import TrainCollator, check_token_budget
     from vidlm.data import VideoTextDataset
     from vidlm.families import family_of
     from vidlm.lora import LoraSettings, apply_lora
     from vidlm.models import load_model, load_processor
+    from vidlm.progress import live_notebook
     from vidlm.runinfo import write_run_record
 
     if not train_samples:
@@ -96,7 +98,9 @@ def finetune(config: FinetuneConfig, train_samples: list[Sample], callbacks=None
     )
     args = TrainingArguments(**{**settings, **config.extra_training_args})  # extra_training_args win
     callbacks = list(callbacks or [])
-    if verbose and is_in_notebook():  # the notebook progress table is HTML: invisible in a headless papermill log
+    # Under papermill the Trainer's HTML table reaches no log: the loss goes out as text lines instead of the table.
+    print_loss = verbose and is_in_notebook() and not live_notebook()
+    if print_loss:
         callbacks.append(_PrintLoss())
     if config.eval_every_steps and eval_samples:
         caption_eval = CaptionEvalCallback(processor, eval_samples, config.eval_every_steps, config.num_frames,
@@ -104,6 +108,8 @@ def finetune(config: FinetuneConfig, train_samples: list[Sample], callbacks=None
         callbacks.append(caption_eval)
     trainer = Trainer(model=model, args=args, train_dataset=dataset, optimizers=(optimizer, None),
                       data_collator=TrainCollator(processor.tokenizer.pad_token_id), callbacks=callbacks)
+    if print_loss:
+        trainer.remove_callback(NotebookProgressCallback)
     for callback in callbacks:
         if isinstance(callback, CaptionEvalCallback):
             callback.trainer = trainer  # it logs through the trainer, so every reporter (TensorBoard…) sees it
