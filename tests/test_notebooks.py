@@ -61,7 +61,9 @@ def test_quickstart_runs_headless_writes_results_and_reproduces(tmp_path):
     assert "| metric | vanilla | fine-tuned |" in shown and "| video | reference |" in shown
     gifs = sorted((out / "gifs").glob("*.gif"))  # step 7: the clips as the models saw them, and the page
     assert [g.stem for g in gifs] == [r["id"] for r in rows] and sum(g.stat().st_size for g in gifs) < 200_000
-    assert (out / "index.html").read_text().count('<li class="sample"') == 48
+    page = (out / "index.html").read_text()
+    assert page.count('<li class="sample"') == 48
+    assert "random weights, never trained" in page and "Guessing gets 25% colour, 33% shape" in page
 
     # Same seed, second kernel: the same losses and the same scores, to the last bit.
     again = run_quickstart(tmp_path, "again")

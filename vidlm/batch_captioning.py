@@ -273,7 +273,7 @@ def _length_order(table: InputTable, rows: list[int]) -> list[int]:
 def _caption_rows(model, processor, table, todo, prompt, config, writer, proc, num_workers) -> float:
     """Caption `todo` rows in batches, appending each batch's records as it finishes; returns the seconds taken."""
     from torch.utils.data import DataLoader
-    from tqdm.auto import tqdm
+    from vidlm.progress import tqdm
 
     from vidlm.captioning import generate_captions, generation_config
     from vidlm.families import family_of

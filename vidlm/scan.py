@@ -94,7 +94,7 @@ def scan_videos(paths, workers: int = 2, full: bool = True, timeout: float = 300
 
     timeout: seconds one file may take before it is reported as "timed out" and its worker replaced.
     """
-    from tqdm.auto import tqdm
+    from vidlm.progress import tqdm
 
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")

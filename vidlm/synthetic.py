@@ -174,3 +174,15 @@ def score_synthetic(predictions: list[str], references: list[str]) -> dict[str, 
     scores = score_captions(predictions, [[r] for r in references], meteor=False)
     return {**{m: scores[m] for m in ("BLEU-1", "BLEU-4", "ROUGE-L", "CIDEr")},
             **attribute_accuracy(predictions, references)}
+
+
+def demo_notes() -> str:
+    """What the demo's numbers mean, for the results page: the vanilla model and each attribute metric."""
+    colours, shapes, directions = len(COLOURS), len(SHAPES), len(DIRECTIONS)
+    return (
+        "The vanilla model is the tiny checkpoint as built: random weights, never trained, so its captions are noise.\n\n"
+        f"colour / shape / direction: the share of clips whose caption names the right colour (of {colours}), shape "
+        f"(of {shapes}) and direction (of {directions}); exact: all three right. Guessing gets "
+        f"{1 / colours:.0%} colour, {1 / shapes:.0%} shape, {1 / directions:.0%} direction and "
+        f"{1 / (colours * shapes * directions):.0%} exact."
+    )
