@@ -223,10 +223,10 @@ def test_run_records_redact_secret_like_keys_at_any_depth(tmp_path):
     from vidlm.runinfo import write_run_record
 
     path = write_run_record(tmp_path / "run.json", {"extra_training_args": {"hub_token": "t1", "HF_TOKEN": "t2"}},
-                            auth={"password": "p", "api_key": "k", "aws_secret_access_key": "s", "apiKey": "c"},
+                            connection={"password": "p", "api_key": "k", "aws_secret_access_key": "s", "apiKey": "c"},
                             eval_max_new_tokens=32, keyframes=[1, 2], tokens=7, max_length=None)
     text = path.read_text()
     assert not any(secret in text for secret in ('"t1"', '"t2"', '"p"', '"k"', '"s"', '"c"'))
     record = json.loads(text)
-    assert record["auth"] == {k: "<redacted>" for k in ("password", "api_key", "aws_secret_access_key", "apiKey")}
+    assert record["connection"] == {k: "<redacted>" for k in ("password", "api_key", "aws_secret_access_key", "apiKey")}
     assert record["eval_max_new_tokens"] == 32 and record["keyframes"] == [1, 2] and record["tokens"] == 7

@@ -245,7 +245,7 @@ def _check_used_output_dir(config: FinetuneConfig, out: Path, settings: dict, ma
                 shutil.rmtree(out / name, ignore_errors=True)
             (out / _SETTINGS).unlink(missing_ok=True)
         return
-    changes = [f"{k}: {json.dumps(before.get(k))} → {json.dumps(v)}" for k, v in settings.items()
+    changes = [f"{k}: {_shown(before.get(k))} → {_shown(v)}" for k, v in settings.items()
                if before and before.get(k) != v]
     explicit = config.resume not in (False, None, "", True, "auto")
     if changes and not explicit:
@@ -257,6 +257,10 @@ def _check_used_output_dir(config: FinetuneConfig, out: Path, settings: dict, ma
             shutil.rmtree(leftover, ignore_errors=True)
         if config.resume in (False, None, ""):  # a fresh start of the same run: its old checkpoints must not mix in
             shutil.rmtree(out / "checkpoints", ignore_errors=True)
+
+
+def _shown(value) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def _reached(config: FinetuneConfig, steps: int, epochs: float, out: Path) -> bool:
