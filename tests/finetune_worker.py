@@ -7,7 +7,8 @@ request: {"model", "csv", "out", "max_steps", "settings": {...FinetuneConfig fie
           "kill_after": seconds after training began, or null,
           "die_in_save": k — the k-th torch.save writes half its bytes and the process kills itself, or null,
           "gate": a file step 1 waits for before going on, or null}
-answer:  {"pid", "signal" (9 when killed) or "code" (exit status), "steps": the optimizer steps it ran, "stderr"}
+answer:  {"pid", "signal" (9 when killed) or "code" (exit status), "steps": the optimizer steps it ran, "seconds":
+          from the start of training to the end, "stderr"}
 """
 
 import io
@@ -91,9 +92,10 @@ def serve() -> None:
         os.close(write)
         events = os.fdopen(read)
         lines = []
+        first = events.readline()  # "begin", or "" when the child ended before training
+        lines.append(first)
+        began = time.monotonic()
         if request.get("kill_after") is not None:
-            first = events.readline()  # "begin", or "" when the child ended before training
-            lines.append(first)
             if first.startswith("begin"):
                 time.sleep(request["kill_after"])
                 try:
@@ -104,6 +106,7 @@ def serve() -> None:
         events.close()
         _, status = os.waitpid(pid, 0)
         answer = {"pid": pid, "steps": [int(x.split()[1]) for x in lines if x.startswith("step ")],
+                  "seconds": time.monotonic() - began,  # from the start of training to the end of the process
                   "stderr": open(err_path).read()[-3000:] if os.path.exists(err_path) else ""}
         if os.WIFSIGNALED(status):
             answer["signal"] = os.WTERMSIG(status)
