@@ -199,7 +199,7 @@ def test_kill_9_at_random_moments_then_resume_ends_with_the_straight_runs_adapte
         assert timed.get("code") == 0, timed["stderr"]
         assert max_difference(weights(tmp_path / "timing" / "adapter"), straight) <= 1e-6
         # Moments spread over the whole run: steps, checkpoint saves, the final adapter, and a few after the end.
-        trials = [{"kill_after": rng.uniform(0, 1.1 * timed["seconds"])} for _ in range(10)]
+        trials = [{"kill_after": rng.uniform(0, 1.1 * timed["seconds"])} for _ in range(8)]
         trials += [{"die_in_save": rng.randint(1, 24)} for _ in range(4)]  # 4 torch.save calls per checkpoint
         resumed_from = []
         for n, kill in enumerate(trials):
@@ -222,7 +222,7 @@ def test_kill_9_at_random_moments_then_resume_ends_with_the_straight_runs_adapte
         print(f"uninterrupted: {timed['seconds']:.2f} s from the first step to the end")
         print("\n".join(f"{k} signal={s} last step={l} torn={t} resumed from={r} finished={d}"
                         for k, s, l, t, r, d in resumed_from))
-        assert sum(1 for _, s, *_ in resumed_from if s == 9) >= 8  # most trials really were killed
+        assert sum(1 for _, s, *_ in resumed_from if s == 9) >= 7  # most trials really were killed
     finally:
         worker.stdin.close()
         worker.wait(timeout=60)
