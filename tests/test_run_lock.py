@@ -38,7 +38,8 @@ def test_a_forked_child_does_not_keep_the_lock_after_its_parent_is_gone(tmp_path
     from vidlm.run_lock import RunLock
 
     script = (f"import os, sys, time\nfrom vidlm.run_lock import RunLock\nlock = RunLock({str(tmp_path)!r})\n"
-              "lock.__enter__()\npid = os.fork()\nif pid == 0:\n    os.dup2(os.open(os.devnull, os.O_WRONLY), 1)\n"
+              "lock.__enter__()\npid = os.fork()\nif pid == 0:\n"
+              "    null = os.open(os.devnull, os.O_WRONLY)\n    os.dup2(null, 1)\n    os.dup2(null, 2)\n"
               "    time.sleep(30)\n    os._exit(0)\n"
               "print(pid, flush=True)\nos.kill(os.getpid(), 9)\n")
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
