@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 from transformers import TrainerCallback
 
 from vidlm.data import read_captions_csv
@@ -103,7 +102,8 @@ def test_a_torn_checkpoint_is_skipped_and_the_run_resumes_from_the_previous_one(
     shutil.copytree(stopped_at_4, out)
     TORN[damage](out / "checkpoints" / "checkpoint-4")
 
-    with pytest.warns(UserWarning, match=r"torn \(incomplete\) checkpoint.*checkpoint-4 \(.*resuming from checkpoint-3"):
+    torn = r"torn \(incomplete\) checkpoint.*checkpoint-4 \(.*resuming from checkpoint-3"
+    with pytest.warns(UserWarning, match=torn):
         assert resume_checkpoint("auto", out / "checkpoints") == str(out / "checkpoints" / "checkpoint-3")
     steps = Steps()
     with pytest.warns(UserWarning, match="checkpoint-4"):
@@ -137,7 +137,7 @@ def test_a_finished_run_trains_nothing_and_continues_only_when_asked(tiny_checkp
                          callbacks=[steps], verbose=True)
         shown = capsys.readouterr().out
         assert steps.run == [] and again.seconds == 0
-        assert f"already finished" in shown and str(first.adapter_dir) in shown
+        assert "already finished" in shown and str(first.adapter_dir) in shown
         assert (again.adapter_dir / "adapter_model.safetensors").read_bytes() == adapter
         assert [h["step"] for h in again.log_history if "loss" in h] == [1, 2, 3, 4, 5]
         assert max_difference(weights(again.adapter_dir), {k: v.detach().cpu() for k, v in
@@ -252,7 +252,9 @@ def test_a_full_disk_while_saving_names_the_checkpoint_and_a_resume_completes(sm
     filler.write_bytes(b"\0" * (12 * 2**20 - 3_300_000))
     with pytest.raises(OSError, match=r"No space left on the device while saving .*checkpoint-\d.*free some space"):
         finetune(config(tiny_checkpoints, out), samples, verbose=False)
-    newest, skipped = __import__("vidlm.checkpoints", fromlist=["x"]).newest_complete(out / "checkpoints")
+    from vidlm.checkpoints import newest_complete
+
+    newest, skipped = newest_complete(out / "checkpoints")
     assert newest is not None and skipped and int(Path(newest).name.split("-")[1]) < \
         int(skipped[0][0].name.split("-")[1])
     filler.unlink()
