@@ -74,7 +74,7 @@ def test_model_card_names_base_data_frames_lora_and_metrics(trained, tmp_path):
                                                      "fine-tuned": {"BLEU-4": 0.4567, "CIDEr": 2.25,
                                                                     "METEOR": None}}))
     card = model_card(folder, "me/tiny-llava-synthetic")
-    assert card.startswith("---\n") and f"base_model: {config.model}" in card and "library_name: peft" in card
+    assert card.startswith("---\n") and "library_name: peft" in card
     assert "# me/tiny-llava-synthetic" in card
     assert f"| base model | `{config.model}` (4bit base, QLoRA) |" in card
     assert "| data | not recorded (32 clips) |" in card and "| frames per clip | 4 |" in card
@@ -139,7 +139,7 @@ def test_push_to_hub_uploads_the_adapter_and_card_but_no_secrets(trained, tmp_pa
     assert files["adapter_model.safetensors"] == (result.adapter_dir / "adapter_model.safetensors").read_bytes()
     assert b"| CIDEr | 0.1 | 1.5 |" in files["README.md"]
     uploaded_record = json.loads(files["run.json"])
-    assert uploaded_record["config"]["extra_training_args"] == {"report_to": "none"}
+    assert uploaded_record["config"]["extra_training_args"] == {"hub_token": "<redacted>", "report_to": "none"}
     shown = capsys.readouterr()
     assert f"Uploaded {len(files)} files to https://huggingface.co/me/tiny-adapter" in shown.out
     assert all(b"SECRET" not in content for content in files.values())
@@ -149,3 +149,38 @@ def test_push_to_hub_uploads_the_adapter_and_card_but_no_secrets(trained, tmp_pa
 def test_push_to_hub_refuses_a_folder_without_an_adapter(tmp_path):
     with pytest.raises(FileNotFoundError, match="adapter_config.json missing"):
         push_to_hub(tmp_path, "me/x")
+
+
+def test_staging_never_follows_a_symlink_out_of_the_adapter_folder(trained, tmp_path):
+    from vidlm.adapters import stage_for_upload
+
+    result, _ = trained
+    folder = tmp_path / "adapter"
+    shutil.copytree(result.adapter_dir, folder)
+    outside = tmp_path / "private" / "id_rsa"
+    outside.parent.mkdir()
+    outside.write_text("PRIVATE KEY")
+    (folder / "notes.txt").symlink_to(outside)
+    stage = tmp_path / "stage"
+    stage.mkdir()
+    with pytest.raises(ValueError, match=r"notes\.txt.* outside the adapter folder"):
+        stage_for_upload(folder, stage, "me/x")
+    assert not any(b"PRIVATE KEY" in p.read_bytes() for p in stage.rglob("*") if p.is_file())
+    (folder / "notes.txt").unlink()
+    (folder / "notes.txt").symlink_to(folder / "adapter_config.json")  # a link that stays inside is fine
+    assert "notes.txt" in stage_for_upload(folder, stage, "me/x")
+
+
+def test_model_card_names_a_local_base_as_a_path_and_a_hub_base_as_a_link(trained, tmp_path):
+    result, config = trained
+    folder = tmp_path / "adapter"
+    shutil.copytree(result.adapter_dir, folder)
+    card = model_card(folder, "me/x")
+    assert "huggingface.co//" not in card and f"https://huggingface.co/{config.model}" not in card
+    assert f"the local model `{config.model}`" in card and "base_model:" not in card  # the hub wants an id there
+    settings = json.loads((folder / "adapter_config.json").read_text())
+    settings["base_model_name_or_path"] = "llava-hf/LLaVA-NeXT-Video-7B-hf"
+    (folder / "adapter_config.json").write_text(json.dumps(settings))
+    card = model_card(folder, "me/x")
+    assert "[`llava-hf/LLaVA-NeXT-Video-7B-hf`](https://huggingface.co/llava-hf/LLaVA-NeXT-Video-7B-hf)" in card
+    assert "base_model: llava-hf/LLaVA-NeXT-Video-7B-hf" in card

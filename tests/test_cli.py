@@ -58,7 +58,7 @@ def files(tmp_path):
     """A model folder (never loaded: every case here stops before) and a one-row captions CSV."""
     (tmp_path / "model").mkdir()
     (tmp_path / "model" / "config.json").write_text("{}")
-    (tmp_path / "a.mp4").write_bytes(b"")
+    (tmp_path / "a.mp4").write_bytes(b"\0" * 64)  # never decoded here; the CSV readers only skip missing or empty files
     (tmp_path / "train.csv").write_text("path,caption\na.mp4,a red ball\n")
     return tmp_path
 
@@ -136,10 +136,10 @@ def finetune_errors(files):
         "missing CSV": (["finetune", str(files / "nope.csv"), "--model", model], ["TRAIN.csv not found", "nope.csv"]),
         "CSV is a folder": (["finetune", str(files), "--model", model], ["is not a file", "captions CSV"]),
         "header-only CSV": (["finetune", str(files / "header_only.csv"), "--model", model],
-                            ["header_only.csv has no rows", "add one row per video"]),
-        "empty CSV": (["finetune", str(files / "empty.csv"), "--model", model], ["empty.csv", "missing column"]),
+                            ["header_only.csv has a header but no rows", "add one row per video"]),
+        "empty CSV": (["finetune", str(files / "empty.csv"), "--model", model], ["empty.csv is empty", "a header line, then one row per video"]),
         "wrong columns": (["finetune", str(files / "columns.csv"), "--model", model],
-                          ["columns.csv", "missing column(s) ['caption', 'path']"]),
+                          ["columns.csv", "needs a 'path' column", "found ['video', 'text']"]),
         "no data": (["finetune", "--model", model], ["No training data", "TRAIN.csv"]),
         "missing eval CSV": (["finetune", train, "--model", model, "--eval-dataset", str(files / "e.csv")],
                              ["--eval-dataset not found", "e.csv"]),

@@ -68,6 +68,7 @@ BAD = [
     (FinetuneConfig, dict(extra_training_args="report_to=none"),
      "extra_training_args must be a mapping, got 'report_to=none' (str)"),
     (FinetuneConfig, dict(train_projector="yes"), "train_projector must be true or false, got 'yes' (str)"),
+    (FinetuneConfig, dict(overwrite="true"), "overwrite must be true or false, got 'true' (str)"),
     (FinetuneConfig, dict(quantization="16bit"),
      "quantization must be one of ['4bit', '8bit', 'none'], got '16bit' (str)"),
     (FinetuneConfig, dict(model=" "), "model must not be empty"),

@@ -168,18 +168,6 @@ def test_an_interrupted_run_resumes_to_the_same_adapter(tiny_checkpoints, synthe
     assert json.loads((resumed.adapter_dir / "run.json").read_text())["resumed_from"].endswith("checkpoint-3")
 
 
-def test_resume_auto_starts_afresh_and_a_bad_path_says_what_to_pass(tmp_path):
-    from vidlm.train import resume_checkpoint
-
-    assert resume_checkpoint("auto", tmp_path / "nothing-yet") is None
-    assert resume_checkpoint(False, tmp_path) is None
-    for step in (5, 40, 100):
-        (tmp_path / f"checkpoint-{step}").mkdir()
-    assert resume_checkpoint("auto", tmp_path) == str(tmp_path / "checkpoint-100")  # by number, not by name
-    with pytest.raises(FileNotFoundError, match="'checkpoint-7' is not a Trainer checkpoint"):
-        resume_checkpoint("checkpoint-7", tmp_path)
-
-
 def test_two_processes_train_like_one_with_the_same_global_batch(tiny_checkpoints, synthetic_data, tmp_path):
     """torchrun, 2 CPU processes (gloo DDP, QLoRA base) × batch 4 vs one process × batch 8: the same 8 clips per
     step (accelerate shards one seeded permutation), gradients averaged → the same adapter, to float rounding."""
@@ -214,3 +202,33 @@ def test_two_processes_train_like_one_with_the_same_global_batch(tiny_checkpoint
     worst = max((a[k] - b[k]).abs().max().item() for k in a)
     assert a.keys() == b.keys() and worst < 1e-5, worst  # weights are ~0.1: 1e-5 is float32 reduction-order noise
     print(f"DDP: max |1 process - 2 processes| = {worst:.2e}; losses {one} vs {two}")
+
+
+def test_a_token_in_the_config_is_in_no_file_the_run_writes(tiny_checkpoints, synthetic_data, tmp_path):
+    """run.json files get shared: a hub token (or any password/secret/key setting) is redacted as it is written, and
+    the Trainer's own training_args.bin in every checkpoint must not carry it either."""
+    from models_fixtures import TRAIN_SETTINGS
+
+    token = "hf_SECRETsecretTOKEN1234"
+    config = FinetuneConfig(model=tiny_checkpoints["video-llava"], output_dir=str(tmp_path), max_steps=2,
+                            save_every_steps=1, **{**TRAIN_SETTINGS, "logging_steps": 1},
+                            extra_training_args={"hub_token": token, "report_to": "none"})
+    result = finetune(config, read_captions_csv(synthetic_data["train"])[:8], verbose=False)
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert len(files) > 15 and any(p.name == "training_args.bin" for p in files)
+    assert [p for p in files if token.encode() in p.read_bytes()] == []
+    record = json.loads(result.record_path.read_text())
+    assert record["config"]["extra_training_args"] == {"hub_token": "<redacted>", "report_to": "none"}
+
+
+def test_run_records_redact_secret_like_keys_at_any_depth(tmp_path):
+    from vidlm.runinfo import write_run_record
+
+    path = write_run_record(tmp_path / "run.json", {"extra_training_args": {"hub_token": "t1", "HF_TOKEN": "t2"}},
+                            connection={"password": "p", "api_key": "k", "aws_secret_access_key": "s", "apiKey": "c"},
+                            eval_max_new_tokens=32, keyframes=[1, 2], tokens=7, max_length=None)
+    text = path.read_text()
+    assert not any(secret in text for secret in ('"t1"', '"t2"', '"p"', '"k"', '"s"', '"c"'))
+    record = json.loads(text)
+    assert record["connection"] == {k: "<redacted>" for k in ("password", "api_key", "aws_secret_access_key", "apiKey")}
+    assert record["eval_max_new_tokens"] == 32 and record["keyframes"] == [1, 2] and record["tokens"] == 7

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -25,7 +26,7 @@ from typing import Literal
 
 # Never published: pickles (optimizer state, RNG state) and anything that is not a file of the adapter itself.
 _PRIVATE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle")
-_SECRET_KEYS = ("token", "password", "secret", "api_key")
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")  # "org/name" or "name"; a folder path is not one
 
 
 def save_adapter(model, adapter_dir, processor=None) -> Path:
@@ -137,16 +138,18 @@ def model_card(adapter_dir, repo_id: str | None = None, metrics=None) -> str:
     config = run.get("config", {})
     metrics = _read_json(Path(metrics) if metrics else adapter_dir / "metrics.json")
     base = lora.get("base_model_name_or_path") or config.get("model", "?")
+    on_hub = is_hub_id(base)
     name = repo_id or adapter_dir.name
     family = run.get("family", "")
-    data = ModelCardData(base_model=base, library_name="peft",
+    data = ModelCardData(base_model=base if on_hub else None, library_name="peft",  # the hub takes only ids there
                          tags=["vidlm", "lora", "video-text-to-text", *([family] if family else [])])
+    named = f"[`{base}`](https://huggingface.co/{base})" if on_hub else f"the local model `{base}`"
     steps = config.get("max_steps")
     losses = [h["loss"] for h in run.get("log_history", []) if "loss" in h]
     lines = [
         "---", data.to_yaml(), "---", "",
         f"# {name}", "",
-        f"A LoRA adapter for [`{base}`](https://huggingface.co/{base}), fine-tuned with "
+        f"A LoRA adapter for {named}, fine-tuned with "
         f"[vidlm](https://github.com/vidlm/vidlm) to caption videos.", "",
         "## Training", "",
         "| setting | value |", "| --- | --- |",
@@ -191,7 +194,7 @@ def push_to_hub(adapter_dir, repo_id: str, private: bool = True, token: str | No
     """Upload the adapter folder's files and a generated README.md model card to `repo_id`; returns the repo URL.
 
     Uploaded: the top-level files of `adapter_dir` except pickles (no optimizer or RNG state); secrets in `run.json`
-    (keys naming a token or password) are removed first. token: None = the saved `huggingface-cli login` or HF_TOKEN.
+    (keys naming a token, password, secret or key) are redacted first; a symlink out of the folder is refused. token: None = the saved `huggingface-cli login` or HF_TOKEN.
     """
     from huggingface_hub import HfApi
 
@@ -208,27 +211,37 @@ def push_to_hub(adapter_dir, repo_id: str, private: bool = True, token: str | No
 
 
 def stage_for_upload(adapter_dir, stage, repo_id: str | None = None, metrics=None) -> list[str]:
-    """Copy what `push_to_hub` publishes into `stage` (plus the model card); returns the file names."""
+    """Copy what `push_to_hub` publishes into `stage` (plus the model card); returns the file names.
+
+    A symlink whose target lies outside `adapter_dir` is refused (ValueError), so a link can never publish a file
+    from elsewhere (a key, another run's data).
+    """
+    from vidlm.atomic import write_text
+    from vidlm.runinfo import redact
+
     adapter_dir, stage = Path(adapter_dir), Path(stage)
-    for path in sorted(adapter_dir.iterdir()):
+    inside = adapter_dir.resolve()
+    paths = sorted(adapter_dir.iterdir())
+    for path in paths:
+        if path.is_symlink() and not path.resolve().is_relative_to(inside):
+            raise ValueError(f"{os.fspath(path)!r} is a symlink to {os.fspath(path.resolve())!r}, outside the "
+                             "adapter folder: nothing was staged. Copy the file into the folder or remove the link")
+    for path in paths:
         if not path.is_file() or path.name.startswith(".") or path.suffix in _PRIVATE_SUFFIXES:
             continue
         if path.name == "run.json":
-            (stage / path.name).write_text(json.dumps(_without_secrets(json.loads(path.read_text())), indent=2))
+            write_text(stage / path.name, json.dumps(redact(json.loads(path.read_text())), indent=2))
         else:
             shutil.copy2(path, stage / path.name)
     if metrics and not (stage / "metrics.json").exists():
         shutil.copy2(metrics, stage / "metrics.json")
-    (stage / "README.md").write_text(model_card(adapter_dir, repo_id, metrics))
+    write_text(stage / "README.md", model_card(adapter_dir, repo_id, metrics))
     return sorted(p.name for p in stage.iterdir())
 
 
-def _without_secrets(value):
-    if isinstance(value, dict):
-        return {k: _without_secrets(v) for k, v in value.items() if not any(s in k.lower() for s in _SECRET_KEYS)}
-    if isinstance(value, list):
-        return [_without_secrets(v) for v in value]
-    return value
+def is_hub_id(name: str) -> bool:
+    """Whether `name` reads as a hub repo id rather than a local folder (an existing folder is always local)."""
+    return bool(_HUB_ID.match(name)) and not Path(name).expanduser().exists()
 
 
 def _read_json(path: Path) -> dict:

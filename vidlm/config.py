@@ -349,6 +349,8 @@ class FinetuneConfig(ModelSettings):
     save_steps: int = setting(0, "deprecated name of save_every_steps", ge=0, deprecated="0.2.0")
     resume: bool | str = setting(False, "continue from a checkpoint: 'auto' (the newest in output_dir/checkpoints, "
                                         "if any), a checkpoint folder, or false", nonempty=True)
+    overwrite: bool = setting(False, "replace the run already in output_dir (its checkpoints and adapter), whatever "
+                                     "its settings")
     seed: int = setting(0, "seed of data order, LoRA initialisation and dropout", ge=0)
     extra_training_args: dict = setting(factory=dict, help="passed through to transformers' TrainingArguments "
                                                            "(they win over the settings above)")

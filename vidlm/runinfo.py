@@ -1,15 +1,24 @@
-"""The record written beside every output: resolved config, library versions, seed, and what the run measured."""
+"""The record written beside every output: resolved config, library versions, seed, and what the run measured.
+
+Records get shared (attached to issues, uploaded with adapters), so values under secret-like keys (a hub token, a
+password, an API key) are redacted as a record is written.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import json
 import platform
+import re
 import sys
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
+# Whole words of a key (split at _, -, . and camelCase): "hub_token", "apiKey", "aws_secret_access_key" are secrets;
+# "eval_max_new_tokens" and "keyframes" are not.
+_SECRET_WORDS = {"token", "password", "passwd", "secret", "key", "apikey", "credential", "credentials", "auth"}
+REDACTED = "<redacted>"
 LIBRARIES = ("vidlm", "torch", "torchvision", "transformers", "peft", "bitsandbytes", "accelerate", "av", "numpy")
 
 
@@ -23,8 +32,25 @@ def library_versions() -> dict[str, str | None]:
     return versions
 
 
+def is_secret_key(key) -> bool:
+    words = re.split(r"[^a-z0-9]+", re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", str(key)).lower())
+    return any(word in _SECRET_WORDS for word in words)
+
+
+def redact(value):
+    """`value` with every value under a secret-like key (at any depth) replaced by "<redacted>"."""
+    if isinstance(value, dict):
+        return {k: REDACTED if is_secret_key(k) and v not in (None, "") else redact(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [redact(v) for v in value]
+    return value
+
+
 def write_run_record(path, config, **results) -> Path:
-    """Write `{config, versions, created, **results}` as JSON to `path` (a dataclass config is expanded)."""
+    """Write `{config, versions, created, **results}` as JSON to `path`, atomically and with secrets redacted (a
+    dataclass config is expanded)."""
+    from vidlm.atomic import write_text
+
     config = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)
     record = {
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -32,7 +58,4 @@ def write_run_record(path, config, **results) -> Path:
         "versions": library_versions(),
         **results,
     }
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record, indent=2, default=str) + "\n")
-    return path
+    return write_text(path, json.dumps(redact(record), indent=2, default=str) + "\n")

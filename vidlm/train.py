@@ -7,8 +7,12 @@
 
 from __future__ import annotations
 
+import errno
+import json
+import os
+import shutil
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,6 +53,41 @@ def finetune(config: FinetuneConfig, train_samples: list[Sample], callbacks=None
 
     if not train_samples:
         raise ValueError("No training samples")
+    from vidlm.run_lock import RunLock
+
+    out = Path(config.output_dir)
+    with RunLock(out) if _is_main_process() else nullcontext():  # under torchrun, rank 0 speaks for the job
+        return _finetune(config, train_samples, callbacks, verbose, eval_samples, out)
+
+
+def _finetune(config: FinetuneConfig, train_samples: list[Sample], callbacks, verbose: bool, eval_samples,
+              out: Path) -> FinetuneResult:
+    import torch
+    from transformers import Trainer, TrainerState, TrainingArguments, set_seed
+    from transformers.utils import is_in_notebook
+
+    from vidlm.checkpoints import CompleteCheckpoints, newest_complete
+    from vidlm.collate import TrainCollator, check_token_budget
+    from vidlm.data import VideoTextDataset
+    from vidlm.families import family_of
+    from vidlm.lora import LoraSettings, apply_lora
+    from vidlm.models import load_model, load_processor
+    from vidlm.runinfo import write_run_record
+
+    main = _is_main_process()
+    run_settings = _run_settings(config, train_samples)
+    _check_used_output_dir(config, out, run_settings, main)
+    adapter_dir = out / "adapter"
+    if config.resume in (True, "auto"):
+        record = _read_json(adapter_dir / "run.json")
+        if record.get("steps_trained") is not None and _reached(config, record["steps_trained"],
+                                                                record["epochs_trained"], out):
+            return _finished(config, adapter_dir, record, verbose)
+    if main:
+        from vidlm.atomic import write_text
+        from vidlm.runinfo import redact
+
+        write_text(out / _SETTINGS, json.dumps(redact(run_settings), indent=2, default=str) + "\n")
     set_seed(config.seed)
     processor = load_processor(config.model)
     model = load_model(config.model, quantization=config.quantization)
@@ -61,8 +100,7 @@ def finetune(config: FinetuneConfig, train_samples: list[Sample], callbacks=None
     if verbose:
         print(f"Token budget: {budget.visual_tokens} visual + ≤{max(budget.text_tokens)} text = {budget.longest} "
               f"of {budget.max_length} tokens")
-    out = Path(config.output_dir)
-    resume_from = resume_checkpoint(config.resume, out / "checkpoints")
+    resume_from = resume_checkpoint(config.resume, out / "checkpoints", remove_torn=main)
     if verbose and resume_from:
         print(f"Resuming from {resume_from}")
     model = apply_lora(model, LoraSettings(config.lora_r, config.lora_alpha, config.lora_dropout,
@@ -97,7 +135,8 @@ def finetune(config: FinetuneConfig, train_samples: list[Sample], callbacks=None
         use_cpu=not torch.cuda.is_available(),
     )
     args = TrainingArguments(**{**settings, **config.extra_training_args})  # extra_training_args win
-    callbacks = list(callbacks or [])
+    checkpoints = CompleteCheckpoints()
+    callbacks = [*(callbacks or []), checkpoints]
     # Under papermill the Trainer's HTML table reaches no log: the loss goes out as text lines instead of the table.
     print_loss = verbose and is_in_notebook() and not live_notebook()
     if print_loss:
@@ -114,32 +153,211 @@ def finetune(config: FinetuneConfig, train_samples: list[Sample], callbacks=None
         if isinstance(callback, CaptionEvalCallback):
             callback.trainer = trainer  # it logs through the trainer, so every reporter (TensorBoard…) sees it
     start = time.perf_counter()
-    trainer.train(resume_from_checkpoint=resume_from)
+    state = TrainerState.load_from_json(str(Path(resume_from, "trainer_state.json"))) if resume_from else None
+    if state is not None and _reached(config, state.global_step, state.epoch, out):
+        # Killed after its last checkpoint but before the adapter was saved: the Trainer would train one step more.
+        _load_adapter_weights(model, resume_from)
+        trainer.state = state
+    else:
+        try:
+            trainer.train(resume_from_checkpoint=resume_from)
+        except Exception as error:
+            if checkpoints.saving is not None and _disk_full(error, checkpoints.saving):
+                newest, _ = newest_complete(out / "checkpoints")
+                raise OSError(errno.ENOSPC, f"No space left on the device while saving checkpoint "
+                              f"{checkpoints.saving}; free some space and run again with resume='auto': it goes on "
+                              f"from {newest or 'the start (no complete checkpoint yet)'}") from error
+            raise
     seconds = time.perf_counter() - start
-    adapter_dir = out / "adapter"
     record = adapter_dir / "run.json"
     if trainer.is_world_process_zero():  # under torchrun every rank holds the same weights: one writes them
-        model.save_pretrained(adapter_dir, safe_serialization=True)
-        processor.save_pretrained(adapter_dir)
-        write_run_record(record, config, family=family.name, train_samples=len(train_samples),
-                         train_seconds=round(seconds, 1), resumed_from=resume_from,
-                         world_size=trainer.args.world_size, log_history=trainer.state.log_history)
+        def write_record():
+            write_run_record(record, config, family=family.name, train_samples=len(train_samples),
+                             train_seconds=round(seconds, 1), resumed_from=resume_from,
+                             world_size=trainer.args.world_size, steps_trained=trainer.state.global_step,
+                             epochs_trained=trainer.state.epoch, log_history=trainer.state.log_history)
+        _publish_adapter(model, processor, adapter_dir, write_record)
     return FinetuneResult(adapter_dir, record, trainer.state.log_history, model, seconds)
 
 
-def resume_checkpoint(resume: bool | str | None, checkpoint_dir) -> str | None:
-    """The Trainer checkpoint to resume from: None (start afresh), the newest `checkpoint-N` (resume="auto" or
-    True; None when there is none yet, so the same call starts and later resumes a run) or the folder given."""
-    from transformers.trainer_utils import get_last_checkpoint
+_SETTINGS = "run_settings.json"  # in output_dir: what the run there trains with, to refuse another run mixing in
+# Fields that may change between runs into one output_dir: how long to train, where and how often to report or save,
+# and caches that do not change what is computed.
+_FREE_TO_CHANGE = {"output_dir", "resume", "overwrite", "max_steps", "num_epochs", "logging_steps", "save_steps",
+                   "save_every_steps", "eval_every_steps", "eval_max_new_tokens", "cache_features",
+                   "feature_cache_dir", "dataset"}
+
+
+def _run_settings(config: FinetuneConfig, samples: list[Sample]) -> dict:
+    """What must match for a run to continue the one already in output_dir: the settings and the training data."""
+    import dataclasses
+    import hashlib
+
+    from vidlm.runinfo import redact
+
+    fields = {k: v for k, v in dataclasses.asdict(config).items() if k not in _FREE_TO_CHANGE}
+    data = json.dumps([[s.id, s.video, s.instruction, s.history, s.answer, s.window] for s in samples], default=str)
+    fields["training samples"] = f"{len(samples)} clips ({hashlib.sha256(data.encode()).hexdigest()[:12]})"
+    return json.loads(json.dumps(redact(fields), default=str))  # as it reads back from the file
+
+
+def _check_used_output_dir(config: FinetuneConfig, out: Path, settings: dict, main: bool) -> None:
+    """Refuse a run with other settings into an output_dir that holds one, unless asked to continue (resume=a
+    checkpoint folder) or to overwrite; clear what a fresh start (resume=False) or overwrite=True replaces."""
+    before = _read_json(out / _SETTINGS)
+    if config.overwrite:
+        if main:
+            for name in ("checkpoints", "adapter"):
+                shutil.rmtree(out / name, ignore_errors=True)
+            (out / _SETTINGS).unlink(missing_ok=True)
+        return
+    changes = [f"{k}: {_shown(before.get(k))} → {_shown(v)}" for k, v in settings.items()
+               if before and before.get(k) != v]
+    explicit = config.resume not in (False, None, "", True, "auto")
+    if changes and not explicit:
+        raise ValueError(f"{out} holds a run with other settings ({'; '.join(changes)}): pick another output_dir, "
+                         "set overwrite=True to replace that run, or resume=<one of its checkpoint folders> to "
+                         "continue it with these settings")
+    if main:
+        for leftover in out.glob(".adapter-*"):  # a killed run's half-saved adapter
+            shutil.rmtree(leftover, ignore_errors=True)
+        if config.resume in (False, None, ""):  # a fresh start of the same run: its old checkpoints must not mix in
+            shutil.rmtree(out / "checkpoints", ignore_errors=True)
+
+
+def _shown(value) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _reached(config: FinetuneConfig, steps: int, epochs: float, out: Path) -> bool:
+    """Whether a run at `steps`/`epochs` has done what `config` asks; asking for less than it did is an error."""
+    if config.max_steps > 0:
+        asked, done, more = f"max_steps={config.max_steps}", steps >= config.max_steps, steps > config.max_steps
+    else:
+        asked = f"num_epochs={config.num_epochs}"
+        done, more = epochs >= config.num_epochs - 1e-6, epochs > config.num_epochs + 1e-6
+    if more:
+        raise ValueError(f"{out} holds a run already trained {steps} steps ({epochs:.3g} epochs), more than {asked}: "
+                         "ask for at least that much to continue it, or set overwrite=True to train it afresh")
+    return done
+
+
+def _finished(config: FinetuneConfig, adapter_dir: Path, record: dict, verbose: bool) -> FinetuneResult:
+    from vidlm.adapters import load_adapter
+
+    if verbose:
+        print(f"This run is already finished ({record['steps_trained']} steps): nothing to train. The adapter is in "
+              f"{adapter_dir}. To train on, raise max_steps or num_epochs; to train again, set overwrite=True.")
+    model = load_adapter(config.model, adapter_dir, quantization=config.quantization)
+    return FinetuneResult(adapter_dir, adapter_dir / "run.json", record.get("log_history", []), model, 0.0)
+
+
+def _load_adapter_weights(model, checkpoint) -> None:
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    set_peft_model_state_dict(model, load_file(str(Path(checkpoint, "adapter_model.safetensors"))))
+
+
+def _publish_adapter(model, processor, adapter_dir: Path, write_record) -> None:
+    """Save adapter and processor into a fresh folder beside `adapter_dir`, flush them, move them in, then write the
+    run record (atomically) last: until it is there, the folder is not a finished run, and no file under its final
+    name is ever half-written."""
+    import tempfile
+
+    from vidlm.checkpoints import sync_folder
+
+    adapter_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=adapter_dir.parent, prefix=".adapter-"))
+    try:
+        try:
+            model.save_pretrained(staging, safe_serialization=True)
+            processor.save_pretrained(staging)
+            sync_folder(staging)
+        except Exception as error:
+            if _disk_full(error, staging):
+                raise OSError(errno.ENOSPC, f"No space left on the device while saving the adapter to {adapter_dir}; "
+                              "free some space and run again with resume='auto' (it goes on from the newest "
+                              "complete checkpoint)") from error
+            raise
+        (adapter_dir / "run.json").unlink(missing_ok=True)
+        adapter_dir.mkdir(exist_ok=True)
+        for path in sorted(staging.iterdir()):
+            if path.is_dir():
+                shutil.rmtree(adapter_dir / path.name, ignore_errors=True)
+            os.replace(path, adapter_dir / path.name)
+        write_record()
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _disk_full(error: BaseException, path) -> bool:
+    """Whether `error`, raised while writing under `path`, comes from a full disk. torch.save reports it only as
+    "unexpected pos …", so a write failure with (almost) no space left counts too."""
+    seen = error
+    while seen is not None:
+        if getattr(seen, "errno", None) == errno.ENOSPC or "No space left" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    folder = Path(path)
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return shutil.disk_usage(folder).free < 2**20
+
+
+def _is_main_process() -> bool:
+    return os.environ.get("RANK", "0") == "0"
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):  # absent, or cut short by a kill
+        return {}
+
+
+def config_from_overrides(pairs: list[str], **fields) -> FinetuneConfig:
+    """A FinetuneConfig from `key=value` strings (the command line's `--set`); values parse as JSON, else text."""
+    import dataclasses
+    import json
+
+    known = {f.name for f in dataclasses.fields(FinetuneConfig)}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or key not in known:
+            raise ValueError(f"Bad setting {pair!r}: write KEY=VALUE with KEY one of {sorted(known)}")
+        try:
+            fields[key] = json.loads(text)
+        except json.JSONDecodeError:
+            fields[key] = text  # a model id, a path, "auto"…
+    return FinetuneConfig(**fields)
+
+
+def resume_checkpoint(resume: bool | str | None, checkpoint_dir, remove_torn: bool = False) -> str | None:
+    """The Trainer checkpoint to resume from: None (start afresh), the newest complete `checkpoint-N` (resume="auto"
+    or True; None when there is none yet, so the same call starts and later resumes a run) or the folder given.
+
+    Torn checkpoints (a kill or a full disk cut their save short) are skipped with a warning naming them;
+    remove_torn: also delete them, so the Trainer neither counts them among the checkpoints it keeps nor mixes them
+    with the ones it writes next.
+    """
+    from vidlm.checkpoints import MARKER, newest_complete, torn_reason, warn_skipped
 
     if resume in (False, None, ""):
         return None
     if resume in (True, "auto"):
-        return get_last_checkpoint(str(checkpoint_dir)) if Path(checkpoint_dir).is_dir() else None
+        chosen, skipped = newest_complete(checkpoint_dir)
+        warn_skipped(skipped, chosen)
+        for path, _ in skipped if remove_torn else []:
+            shutil.rmtree(path, ignore_errors=True)
+        return chosen
     path = Path(resume)
     if not (path / "trainer_state.json").is_file():
         raise FileNotFoundError(f"resume={resume!r} is not a Trainer checkpoint (no trainer_state.json there); pass "
                                 f"a checkpoint-N folder, 'auto' for the newest in {checkpoint_dir}, or False")
+    if (path / MARKER).exists() and (why := torn_reason(path)):  # no marker: a checkpoint another tool wrote
+        raise ValueError(f"resume={resume!r} is a torn checkpoint ({why}); pass a complete one, or 'auto' for the "
+                         f"newest complete one in {checkpoint_dir}")
     return str(path)
 
 
