@@ -55,6 +55,7 @@ BAD = [
     (FinetuneConfig, dict(max_length=0), "max_length must be >= 1, got 0"),
     (FinetuneConfig, dict(eval_every_steps=-1), "eval_every_steps must be >= 0, got -1"),
     (FinetuneConfig, dict(eval_max_new_tokens=0), "eval_max_new_tokens must be >= 1, got 0"),
+    (FinetuneConfig, dict(eval_batch_size=0), "eval_batch_size must be >= 1, got 0"),
     (FinetuneConfig, dict(logging_steps=0), "logging_steps must be >= 1, got 0"),
     (FinetuneConfig, dict(save_every_steps=-1), "save_every_steps must be >= 0, got -1"),
     (FinetuneConfig, dict(save_steps=-1), "save_steps must be >= 0, got -1"),
@@ -160,6 +161,18 @@ def test_good_values_are_kept_and_numbers_take_the_field_type():
     evaluate = EvaluateConfig(model="m", meteor=False)
     assert evaluate.meteor is False and evaluate.instruction() == "Describe the video."
     assert EvaluateConfig(model="m", prompt_name="short").instruction() == "Describe the video in one short sentence."
+
+
+def test_a_config_from_a_namespace_takes_its_fields_and_checks_them():
+    # A notebook's globals(): its parameters next to names that are not settings (imports, data paths, …).
+    namespace = {"model": "m", "num_frames": 8, "eval_dataset": "test.csv", "torch": object(), "max_steps": 2}
+    config = FinetuneConfig.from_namespace(namespace)
+    assert config == FinetuneConfig(model="m", num_frames=8, max_steps=2)
+    assert EvaluateConfig.from_namespace(namespace) == EvaluateConfig(model="m", num_frames=8)
+    with pytest.raises(ConfigError, match="num_frames must be >= 1, got 0"):
+        FinetuneConfig.from_namespace({**namespace, "num_frames": 0})
+    with pytest.raises(TypeError, match="model"):
+        FinetuneConfig.from_namespace({"num_frames": 8})
 
 
 def test_a_model_is_required():

@@ -40,12 +40,21 @@ def test_runner_names_a_missing_adapter(tiny_checkpoints, synthetic_data, tmp_pa
         evaluate_models(config, read_captions_csv(synthetic_data["test"]))
 
 
-def test_training_logs_caption_metrics_next_to_the_loss(tiny_checkpoints, synthetic_data, tmp_path):
+def test_training_logs_caption_metrics_next_to_the_loss(tiny_checkpoints, synthetic_data, tmp_path, monkeypatch):
+    import vidlm.captioning
     from models_fixtures import TRAIN_SETTINGS
     from vidlm.train import FinetuneConfig, finetune
 
+    generate, batches = vidlm.captioning.generate_captions, []
+
+    def counted(model, processor, batch, *args, **kwargs):
+        batches.append(len(batch["input_ids"]))
+        return generate(model, processor, batch, *args, **kwargs)
+
+    monkeypatch.setattr(vidlm.captioning, "generate_captions", counted)
     config = FinetuneConfig(model=tiny_checkpoints["llava-next-video"], output_dir=str(tmp_path), max_steps=8,
-                            eval_every_steps=4, eval_max_new_tokens=6, **{**TRAIN_SETTINGS, "logging_steps": 2})
+                            eval_every_steps=4, eval_max_new_tokens=6, eval_batch_size=3,
+                            **{**TRAIN_SETTINGS, "logging_steps": 2})
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = finetune(config, read_captions_csv(synthetic_data["train"])[:16], verbose=False,
@@ -59,6 +68,7 @@ def test_training_logs_caption_metrics_next_to_the_loss(tiny_checkpoints, synthe
     assert [h["step"] for h in evals] == [4, 8]
     assert {"eval_BLEU-4", "eval_ROUGE-L", "eval_CIDEr"} <= set(evals[0]) and "eval_METEOR" not in evals[0]
     assert [h["step"] for h in result.log_history if "loss" in h] == [2, 4, 6, 8]  # training went on after each
+    assert batches == [3, 1, 3, 1]  # 4 clips at eval_batch_size 3, at steps 4 and 8 (not the training batch_size 8)
 
 
 def test_evaluate_notebook_runs_headless(trained, tmp_path):

@@ -2,7 +2,9 @@
 
 import ast
 import csv
+import dataclasses
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -30,6 +32,58 @@ def test_papermill_sees_every_parameter_with_its_default(name):
     assigned = assigned_parameters(NOTEBOOKS / name)
     assert len(assigned) >= 5
     assert {p: v["default"] for p, v in inferred.items()} == assigned
+
+
+def cells(notebook: Path) -> list[dict]:
+    return [{**c, "source": "".join(c["source"])} for c in json.loads(notebook.read_text())["cells"]]
+
+
+def test_no_cell_is_repeated_across_notebooks_and_none_defines_functions():
+    # Two notebooks with the same step, or a notebook with its own function, mean logic that belongs in vidlm.
+    # Allowed in several: the Colab install cell and cells of imports only.
+    seen, defined = {}, []
+    for notebook in sorted(NOTEBOOKS.glob("*.ipynb")):
+        for index, cell in enumerate(cells(notebook)):
+            where = f"{notebook.name} cell {index}"
+            if cell["cell_type"] == "code":
+                tree = ast.parse(cell["source"])
+                defined += [f"{where}: {type(node).__name__} at line {node.lineno}" for node in ast.walk(tree)
+                            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef))]
+                if cell["source"].startswith("# Colab only: install vidlm") or all(
+                        isinstance(node, (ast.Import, ast.ImportFrom)) for node in tree.body):
+                    continue
+            seen.setdefault(cell["source"].strip(), []).append(where)
+    repeated = [places for places in seen.values() if len({p.split()[0] for p in places}) > 1]
+    assert repeated == [] and defined == []
+
+
+FINETUNE = "10_finetune.ipynb"
+NOTEBOOK_ONLY = {"eval_dataset", "eval_limit", "torch_threads", "push_to_hub_repo", "hub_repo_id"}
+
+
+def test_finetune_parameters_are_finetune_config_fields_with_its_defaults():
+    from vidlm.config import FinetuneConfig
+
+    settings = {f.name: f for f in dataclasses.fields(FinetuneConfig) if not f.metadata.get("deprecated")}
+    written = {name: ast.literal_eval(value) for name, value in assigned_parameters(NOTEBOOKS / FINETUNE).items()}
+    assert set(written) == set(settings) | NOTEBOOK_ONLY
+    defaults = {name: f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+                for name, f in settings.items()}
+    # The same value and type as FinetuneConfig's default, but where the library has no default to offer.
+    differing = {name for name in settings if (type(written[name]), written[name]) != (type(defaults[name]),
+                                                                                        defaults[name])}
+    assert differing == {"model", "dataset", "output_dir"}
+
+
+def test_finetune_notebook_and_readme_say_which_line_picks_each_family():
+    from vidlm.families import family_names, get_family
+
+    header = cells(NOTEBOOKS / FINETUNE)[0]["source"]
+    readme = (ROOT / "README.md").read_text()
+    for family in family_names():
+        line = f'model = "{get_family(family).hub_id}"'
+        assert line in header and line in readme, family
+    assert assigned_parameters(NOTEBOOKS / FINETUNE)["model"] == f'"{get_family("llava-next-video").hub_id}"'
 
 
 def run_quickstart(tmp_path, name: str) -> Path:
@@ -144,19 +198,19 @@ def test_data_exploration_notebook_on_shot2story_fixtures(tiny_checkpoints, tmp_
 TINY_FINETUNE = dict(lora_r=16, lora_alpha=32, lora_dropout=0.0, train_projector=True, learning_rate=2e-3,
                      projector_learning_rate=1e-2, max_steps=6, batch_size=8, gradient_accumulation_steps=1,
                      warmup_steps=1, gradient_checkpointing=False, eval_every_steps=3, eval_limit=4,
-                     save_every_steps=3, logging_steps=1, max_new_tokens=8, eval_batch_size=8, torch_threads=1)
+                     save_every_steps=3, logging_steps=1, eval_max_new_tokens=8, eval_batch_size=4, torch_threads=1)
 
 
-@pytest.mark.parametrize("name, family, num_frames", [("10_finetune_llava_next_video.ipynb", "llava-next-video", 4),
-                                                      ("11_finetune_video_llava.ipynb", "video-llava", 8)])
-def test_finetune_notebook_trains_saves_and_compares(name, family, num_frames, tiny_checkpoints, synthetic_data,
-                                                     tmp_path):
+# One notebook for both families: the model picks the family; 16 (4 x 4) and 65 (8 x 8 + 1) visual tokens per frame.
+@pytest.mark.parametrize("family, num_frames, visual_tokens", [("llava-next-video", 4, 64), ("video-llava", 8, 520)])
+def test_finetune_notebook_trains_saves_and_compares(family, num_frames, visual_tokens, tiny_checkpoints,
+                                                     synthetic_data, tmp_path):
     out = tmp_path / "run"
-    shown = run_notebook(name, tmp_path, model=tiny_checkpoints[family], dataset=str(synthetic_data["train"]),
+    shown = run_notebook(FINETUNE, tmp_path, model=tiny_checkpoints[family], dataset=str(synthetic_data["train"]),
                          eval_dataset=str(synthetic_data["test"]), num_frames=num_frames, output_dir=str(out),
                          **TINY_FINETUNE)
     assert "32 training clips, 8 held-out clips" in shown
-    assert f"{family} at {num_frames} frames: " in shown
+    assert f"Token budget: {visual_tokens} visual + " in shown  # finetune's own check, before training
     record = json.loads((out / "adapter" / "run.json").read_text())
     assert record["family"] == family and record["config"]["num_frames"] == num_frames
     assert record["config"]["dataset"] == str(synthetic_data["train"]) and record["resumed_from"] is None
@@ -193,22 +247,39 @@ def papermill_cli(notebook: str, executed: Path, cwd: Path, **parameters) -> str
 KERNEL_NOTICE = "[IPKernelApp] WARNING | Kernel is running over TCP without encryption."
 
 
-def test_finetune_notebook_runs_two_steps_from_the_command_line_and_its_log_is_clean(tiny_checkpoints,
-                                                                                     synthetic_data, tmp_path):
+def test_finetune_notebook_runs_two_steps_from_the_command_line_and_means_what_the_cli_and_python_mean(
+        tiny_checkpoints, synthetic_data, tmp_path):
+    # `-p num_frames 4` here, `vidlm finetune --num-frames 4` and FinetuneConfig(num_frames=4) are one setting, and
+    # everything left out defaults alike: the same resolved config in run.json, and the same adapter.
     # max_steps 2 is below the default logging_steps 10: the run logs no loss, and the notebook must still finish.
-    out = tmp_path / "run"
-    log = papermill_cli("10_finetune_llava_next_video.ipynb", tmp_path / "executed.ipynb", tmp_path,
-                        model=tiny_checkpoints["llava-next-video"], dataset=synthetic_data["train"],
+    from safetensors.torch import load_file
+
+    from vidlm.config import FinetuneConfig
+
+    model, train = tiny_checkpoints["llava-next-video"], str(synthetic_data["train"])
+    for where in ("notebook", "cli"):
+        (tmp_path / where).mkdir()
+    log = papermill_cli(FINETUNE, tmp_path / "executed.ipynb", tmp_path / "notebook", model=model, dataset=train,
                         eval_dataset=synthetic_data["test"], num_frames=4, max_steps=2, torch_threads=1,
-                        output_dir=out)
-    record = json.loads((out / "adapter" / "run.json").read_text())
-    assert record["config"]["max_steps"] == 2 and record["config"]["num_frames"] == 4  # -p reached the notebook
-    assert [h["step"] for h in record["log_history"]] == [2] and "loss" not in record["log_history"][0]
+                        output_dir="run")
+    cli = subprocess.run([sys.executable, "-m", "vidlm.cli", "finetune", train, "--model", model, "--num-frames", "4",
+                          "--max-steps", "2", "--output-dir", "run"], cwd=tmp_path / "cli", capture_output=True,
+                         text=True, timeout=900, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert cli.returncode == 0, cli.stderr[-4000:]
+    python = FinetuneConfig(model=model, dataset=train, num_frames=4, max_steps=2, output_dir="run")
+    adapters = [tmp_path / where / "run" / "adapter" for where in ("notebook", "cli")]
+    records = [json.loads((adapter / "run.json").read_text()) for adapter in adapters]
+    assert records[0]["config"] == records[1]["config"] == json.loads(json.dumps(dataclasses.asdict(python)))
+    assert records[0]["config"]["num_frames"] == 4 and records[0]["config"]["max_steps"] == 2
+    weights = [load_file(adapter / "adapter_model.safetensors") for adapter in adapters]
+    assert sorted(weights[0]) == sorted(weights[1])
+    assert all(weights[0][name].equal(weights[1][name]) for name in weights[0])
+    assert [h["step"] for h in records[0]["log_history"]] == [2] and "loss" not in records[0]["log_history"][0]
     executed = json.loads((tmp_path / "executed.ipynb").read_text())
     shown = json.dumps([c.get("outputs", []) for c in executed["cells"]])
     assert '"image/png"' in shown  # the plot cell drew its "nothing to plot yet" figure
     assert "| metric | vanilla | fine-tuned |" in shown  # evaluation and the model card cells ran after it
-    assert len(list(csv.DictReader(open(out / "eval" / "captions.csv")))) == 8
+    assert len(list(csv.DictReader(open(tmp_path / "notebook" / "run" / "eval" / "captions.csv")))) == 8
     # Quiet and honest: bars are text that ends at 100%, and no line warns or errs but the kernel's own notice.
     assert "application/vnd.jupyter.widget-view+json" not in shown
     assert "Loading weights: 100%" in log and "captioning: 100%" in log

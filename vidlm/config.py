@@ -180,6 +180,15 @@ class Config:
     def check(self) -> None:
         """Rules across fields; raise ConfigError."""
 
+    @classmethod
+    def from_namespace(cls, namespace):
+        """The config made of the entries of `namespace` (a mapping) that are its fields; other names are ignored.
+
+        For a notebook, whose `parameters` cell uses the fields' names next to its own (data paths, …):
+        `config = FinetuneConfig.from_namespace(globals())`.
+        """
+        return cls(**{f.name: namespace[f.name] for f in fields(cls) if f.name in namespace})
+
 
 def read_config_file(path) -> dict:
     """The mapping in a .yaml/.yml/.json config file (values not yet checked)."""
@@ -343,6 +352,7 @@ class FinetuneConfig(ModelSettings):
     eval_every_steps: int = setting(0, "caption the eval samples every N steps and log caption metrics; 0: never",
                                     ge=0)
     eval_max_new_tokens: int = setting(32, "longest caption generated at those evaluations, in tokens", ge=1)
+    eval_batch_size: int = setting(8, "clips per generate() call at those evaluations", ge=1)
     logging_steps: int = setting(10, "log the loss every N steps", ge=1)
     save_every_steps: int = setting(0, "Trainer checkpoint (adapter, optimizer, scheduler, RNG) every N steps; "
                                        "0: none", ge=0)

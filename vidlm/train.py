@@ -143,7 +143,7 @@ def _finetune(config: FinetuneConfig, train_samples: list[Sample], callbacks, ve
         callbacks.append(_PrintLoss())
     if config.eval_every_steps and eval_samples:
         caption_eval = CaptionEvalCallback(processor, eval_samples, config.eval_every_steps, config.num_frames,
-                                           config.eval_max_new_tokens, config.batch_size)
+                                           config.eval_max_new_tokens, config.eval_batch_size)
         callbacks.append(caption_eval)
     trainer = Trainer(model=model, args=args, train_dataset=dataset, optimizers=(optimizer, None),
                       data_collator=TrainCollator(processor.tokenizer.pad_token_id), callbacks=callbacks)
