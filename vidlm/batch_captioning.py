@@ -86,9 +86,7 @@ def _check_same_settings(output, now: dict) -> None:
 def _write_record(output, config: CaptionConfig, **results) -> None:
     from vidlm.runinfo import write_run_record
 
-    path = run_record_path(output)
-    tmp = write_run_record(Path(f"{path}.tmp"), config, **results)
-    os.replace(tmp, path)  # a kill never leaves half a record
+    write_run_record(run_record_path(output), config, **results)  # atomic: a kill never leaves half a record
 
 
 def caption_csv(config: CaptionConfig) -> CaptionResult:
