@@ -153,3 +153,21 @@ def test_import_vidlm_stays_cheap():
             "[m for m in ('torch', 'transformers') if m in sys.modules]))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert json.loads(done.stdout) == [True]
+
+
+def test_finetune_prints_the_estimate_and_warns_before_loading_weights(tiny_checkpoints, monkeypatch, capsys):
+    import vidlm.memory
+    import vidlm.models
+    from vidlm.data import Sample
+    from vidlm.train import FinetuneConfig, finetune
+
+    def no_loading(*args, **kwargs):
+        raise RuntimeError("weights were about to load")
+
+    monkeypatch.setattr(vidlm.models, "load_model", no_loading)
+    monkeypatch.setattr(vidlm.memory, "visible_gpu_gib", lambda: 0.25)  # a GPU far too small
+    config = FinetuneConfig(model=tiny_checkpoints["video-llava"], num_frames=4, max_steps=1)
+    with pytest.warns(ResourceWarning, match="exceeds this GPU's memory"), pytest.raises(RuntimeError, match="about"):
+        finetune(config, [Sample(id="a", video="a.mp4", answer="a red square")], verbose=True)
+    shown = capsys.readouterr().out
+    assert "Estimated GPU memory (video_llava, 4bit, 4 frames, batch 1" in shown and "of 0.2 GiB" in shown

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +52,16 @@ def finetune(config: FinetuneConfig, train_samples: list[Sample], callbacks=None
         raise ValueError("No training samples")
     set_seed(config.seed)
     processor = load_processor(config.model)
+    if verbose:  # memory known before any weight loads (vidlm.memory)
+        from vidlm.memory import estimate_memory, visible_gpu_gib
+
+        estimate = estimate_memory(
+            config.model, num_frames=config.num_frames, batch_size=config.batch_size, quantization=config.quantization,
+            lora_r=config.lora_r, lora_target_modules=config.lora_target_modules, gradient_checkpointing=config.
+            gradient_checkpointing, train_projector=config.train_projector, gpu_gib=visible_gpu_gib())
+        print(estimate)
+        if not estimate.fits:
+            warnings.warn(f"The estimate exceeds this GPU's memory:\n{estimate}", ResourceWarning, stacklevel=2)
     model = load_model(config.model, quantization=config.quantization)
     family = family_of(model.config)
     dataset = VideoTextDataset(train_samples, processor, family, config.num_frames, cache=config.cache_features,
