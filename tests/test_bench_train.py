@@ -95,3 +95,36 @@ def test_dry_run_prints_counts_and_one_row_per_setting(capsys):
     assert len(rows) == 4  # QLoRA and bf16 LoRA × checkpointing on and off
     assert "| llava-next-video-7b | QLoRA | 4 | 1 | 129 | on | n/a (CPU) |" in shown  # 1 + 4 frames × 16 + 64
     assert all(float(r.split("|")[8]) > 0 for r in rows)
+
+
+def _bench_gpu():
+    spec = importlib.util.spec_from_file_location("bench_gpu", Path(__file__).parent.parent / "benchmarks" /
+                                                  "bench_gpu.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_gpu_script_dry_run_measures_every_row_and_compares_with_the_estimate(tmp_path):
+    out = tmp_path / "gpu.md"
+    assert _bench_gpu().main(["--dry-run", "--output", str(out)]) == 0
+    shown = out.read_text()
+    train = [line.split(" | ") for line in shown.splitlines() if line.startswith("| ") and " QLoRA " in line
+             or "HF tutorial recipe" in line]
+    assert [(r[0][2:], r[2], r[3], r[5]) for r in train] == [
+        ("llava-next-video-7b", "4", "1", "on"), ("llava-next-video-7b", "8", "1", "on"),
+        ("llava-next-video-7b", "4", "1", "off"), ("llava-next-video-7b", "8", "1", "off"),
+        ("llava-next-video-7b", "4", "4", "off"), ("video-llava-7b", "4", "1", "on"), ("qwen2.5-vl-7b", "4", "1", "on"),
+        ("qwen3-vl-8b", "4", "1", "on"), ("llava-onevision-7b", "4", "1", "on"), ("internvl3-8b", "4", "1", "on")]
+    assert all(float(r[7]) > 0 and float(r[9].rstrip(" |")) > 0 for r in train)  # an estimate and a speed each
+    captions = [line.split(" | ") for line in shown.splitlines() if "per generate" in line]
+    assert len(captions) == 2 and all(float(r[4].rstrip(" |")) > 0 for r in captions)
+    assert "Dry run: tiny configs on the CPU" in shown
+
+
+def test_gpu_script_starts_no_row_after_its_deadline_and_says_what_it_skipped(tmp_path):
+    out = tmp_path / "gpu.md"
+    assert _bench_gpu().main(["--dry-run", "--output", str(out), "--deadline", "-1"]) == 0
+    shown = out.read_text()
+    assert "Not measured (deadline of -1 s): llava-next-video-7b 4 frames batch 1;" in shown
+    assert shown.rstrip().endswith("captioning") and " QLoRA " not in shown
