@@ -343,21 +343,9 @@ def _by_family(name: str) -> str:
 
 def visual_tokens(arch: Architecture, config, num_frames: int) -> int:
     """Tokens the clip's visual features fill in the sequence (checked by every forward: a mismatch raises)."""
-    if arch.kind in ("llava-next-video", "video-llava"):
-        from vidlm.families import get_family
+    from vidlm.memory import count_visual_tokens
 
-        return get_family(arch.family).tokens_per_frame(config) * num_frames
-    vision = config.vision_config
-    if arch.kind in ("qwen2.5", "qwen3"):
-        side = frame_side(arch, config) // vision.patch_size // vision.spatial_merge_size
-        return math.ceil(num_frames / vision.temporal_patch_size) * side * side
-    if arch.kind == "onevision":  # 2x2 bilinear pooling per frame, one newline token after the clip
-        return num_frames * math.ceil(vision.image_size // vision.patch_size / 2) ** 2 + 1
-    patches = (vision.image_size if isinstance(vision.image_size, int) else vision.image_size[0]) // (
-        vision.patch_size if isinstance(vision.patch_size, int) else vision.patch_size[0])
-    if arch.kind == "smolvlm":  # frames go in as images; pixel shuffle by scale_factor
-        return num_frames * (patches // config.scale_factor) ** 2
-    return num_frames * int(patches * config.downsample_ratio) ** 2  # internvl: pixel shuffle 0.5
+    return count_visual_tokens(config, num_frames, frame_side(arch, config))
 
 
 def frame_side(arch: Architecture, config) -> int:
