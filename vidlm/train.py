@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import time
+import warnings
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,22 +39,10 @@ def finetune(config: FinetuneConfig, train_samples: list[Sample], callbacks=None
     eval_samples: with `config.eval_every_steps`, captioned every N steps; BLEU/ROUGE-L/CIDEr are logged next to the
     loss (in `log_history`, and in TensorBoard with `extra_training_args={"report_to": "tensorboard"}`).
     """
-    import torch
-    from transformers import Trainer, TrainingArguments, set_seed
-    from transformers.utils import is_in_notebook
-    from transformers.utils.notebook import NotebookProgressCallback
-
-    from vidlm.collate import TrainCollator, check_token_budget
-    from vidlm.data import VideoTextDataset
-    from vidlm.families import family_of
-    from vidlm.lora import LoraSettings, apply_lora
-    from vidlm.models import load_model, load_processor
-    from vidlm.progress import live_notebook
-    from vidlm.runinfo import write_run_record
+    from vidlm.run_lock import RunLock
 
     if not train_samples:
         raise ValueError("No training samples")
-    from vidlm.run_lock import RunLock
 
     out = Path(config.output_dir)
     with RunLock(out) if _is_main_process() else nullcontext():  # under torchrun, rank 0 speaks for the job
@@ -65,6 +54,7 @@ def _finetune(config: FinetuneConfig, train_samples: list[Sample], callbacks, ve
     import torch
     from transformers import Trainer, TrainerState, TrainingArguments, set_seed
     from transformers.utils import is_in_notebook
+    from transformers.utils.notebook import NotebookProgressCallback
 
     from vidlm.checkpoints import CompleteCheckpoints, newest_complete
     from vidlm.collate import TrainCollator, check_token_budget
@@ -72,6 +62,7 @@ def _finetune(config: FinetuneConfig, train_samples: list[Sample], callbacks, ve
     from vidlm.families import family_of
     from vidlm.lora import LoraSettings, apply_lora
     from vidlm.models import load_model, load_processor
+    from vidlm.progress import live_notebook
     from vidlm.runinfo import write_run_record
 
     main = _is_main_process()
@@ -90,6 +81,16 @@ def _finetune(config: FinetuneConfig, train_samples: list[Sample], callbacks, ve
         write_text(out / _SETTINGS, json.dumps(redact(run_settings), indent=2, default=str) + "\n")
     set_seed(config.seed)
     processor = load_processor(config.model)
+    if verbose:  # memory known before any weight loads (vidlm.memory)
+        from vidlm.memory import estimate_memory, visible_gpu_gib
+
+        estimate = estimate_memory(
+            config.model, num_frames=config.num_frames, batch_size=config.batch_size, quantization=config.quantization,
+            lora_r=config.lora_r, lora_target_modules=config.lora_target_modules, gradient_checkpointing=config.
+            gradient_checkpointing, train_projector=config.train_projector, gpu_gib=visible_gpu_gib())
+        print(estimate)
+        if not estimate.fits:
+            warnings.warn(f"The estimate exceeds this GPU's memory:\n{estimate}", ResourceWarning, stacklevel=2)
     model = load_model(config.model, quantization=config.quantization)
     family = family_of(model.config)
     dataset = VideoTextDataset(train_samples, processor, family, config.num_frames, cache=config.cache_features,
