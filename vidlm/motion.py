@@ -230,3 +230,65 @@ def _bilinear(image: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     top = flat[i] * (1 - fx) + flat[i + 1] * fx
     bottom = flat[i + w] * (1 - fx) + flat[i + w + 1] * fx
     return top * (1 - fy) + bottom * fy
+
+
+def motion_layout():
+    """The columns `vidlm motion` writes (its own row/status/error names, so a captions CSV can be its input)."""
+    from vidlm.caption_files import Layout
+
+    return Layout(command="vidlm motion", key="path", key_hint="Name the column of video files `path`.",
+                  added=("cmotion",), row="motion_row", status="motion_status", error="motion_error")
+
+
+def motion_csv(config):
+    """Tag every video of `config.input_csv` (a `MotionConfig`) with its camera motion into `config.output_csv`:
+    a `cmotion` column, crash-safe part files, resume and shards as `vidlm caption` (`vidlm.row_jobs`).
+
+    With `caption_column`, each non-empty caption of that column also gets "Camera motion: pan left, zoom in."
+    appended (as Open-Sora's data report did), except where the tag is `unclassified` or the row failed.
+    """
+    from vidlm.caption_files import RowJobError, read_input
+    from vidlm.row_jobs import RowJob, check_paths, run_rows
+
+    check_paths(config.input_csv, config.output_csv)
+    layout = motion_layout()
+    table = read_input(config.input_csv, layout)
+    if config.caption_column is not None and config.caption_column not in table.columns:
+        raise RowJobError(f"{config.input_csv} has no `{config.caption_column}` column for --caption-column; its "
+                          f"columns are {table.columns}")
+    settings = {"threshold": config.threshold, "num_frames": config.num_frames, "size": config.size,
+                "caption_column": config.caption_column}
+
+    def work(shard):
+        for row in shard.rows:
+            yield [_tag_row(table, row, config, layout)]
+
+    job = RowJob(table, config.output_csv, settings, config=config, retry_failed=config.retry_failed,
+                 fsync_every_s=config.fsync_every_s, wait_timeout_s=config.wait_timeout_s,
+                 progress=config.progress, unit="video", desc="camera motion")
+    return run_rows(job, work)
+
+
+def _tag_row(table, row: int, config, layout) -> dict:
+    from vidlm.video import VideoDecodeError
+
+    record = {layout.row: row, "cmotion": "", layout.status: "failed", layout.error: ""}
+    path = table.video_path(row)
+    if path is None:
+        return {**record, layout.error: "empty path"}
+    try:
+        label = camera_motion(path, config.threshold, num_frames=config.num_frames, size=config.size)
+    except VideoDecodeError as err:
+        return {**record, layout.error: str(err)}
+    except Exception as err:  # a decoder failure on one file must fail that row only, never the run
+        return {**record, layout.error: f"{path}: {type(err).__name__}: {err}"}
+    record = {**record, "cmotion": label, layout.status: "ok"}
+    caption = table.rows[row].get(config.caption_column, "") if config.caption_column else ""
+    if caption.strip() and label != "unclassified":
+        record[config.caption_column] = f"{caption.rstrip()} Camera motion: {motion_words(label)}."
+    return record
+
+
+def motion_words(label: str) -> str:
+    """A tag as words for a caption: `pan_left+zoom_in` → `pan left, zoom in`."""
+    return ", ".join(part.replace("_", " ") for part in label.split("+"))
