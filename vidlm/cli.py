@@ -139,7 +139,7 @@ def _samples(path: str, what: str):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from vidlm.config import CaptionConfig, FinetuneConfig
+    from vidlm.config import CaptionConfig, FinetuneConfig, MotionConfig
     from vidlm.families import family_names
 
     parser = _Parser(prog="vidlm", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -166,6 +166,12 @@ def build_parser() -> argparse.ArgumentParser:
     caption = command("caption", "caption every video of a CSV: batched, resumable, one part file per process "
                       "(torchrun / accelerate launch), merged in input order")
     add_config_arguments(caption, CaptionConfig, positional={"input_csv": "INPUT.csv"},
+                         aliases={"output_csv": ["--output"]})
+
+    motion = command("motion", "tag every video of a CSV with its camera motion (cmotion: pan_left, tilt_up, "
+                     "zoom_in, pan_left+zoom_in, static, …): resumable, one part file per process, merged in input "
+                     "order")
+    add_config_arguments(motion, MotionConfig, positional={"input_csv": "INPUT.csv"},
                          aliases={"output_csv": ["--output"]})
 
     merge = command("merge", "merge the part files of a `vidlm caption` run into its output")
@@ -230,6 +236,17 @@ def _run(args: argparse.Namespace) -> int:
 
         result = caption_csv(config_from_args(CaptionConfig, args))
         print(f"captioned {result.captioned} videos in {result.seconds:.1f} s ({result.videos_per_s:.2f} videos/s)",
+              file=sys.stderr)
+        if result.merged:
+            print(f"wrote {result.output}: {result.rows} rows, {result.ok} ok, {result.failed} failed",
+                  file=sys.stderr)
+        return 0
+    if args.command == "motion":
+        from vidlm.config import MotionConfig
+        from vidlm.motion import motion_csv
+
+        result = motion_csv(config_from_args(MotionConfig, args))
+        print(f"tagged {result.processed} videos in {result.seconds:.1f} s ({result.rows_per_s:.2f} videos/s)",
               file=sys.stderr)
         if result.merged:
             print(f"wrote {result.output}: {result.rows} rows, {result.ok} ok, {result.failed} failed",

@@ -380,3 +380,31 @@ class FinetuneConfig(ModelSettings):
                               "or num_epochs > 0")
         if self.max_steps == 0:
             raise ConfigError("max_steps must be -1 (run num_epochs) or >= 1, got 0")
+
+
+@dataclass
+class _MotionFiles(Config):
+    input_csv: str = setting(help="CSV with a `path` column (relative paths are relative to the CSV's folder); "
+                                  "other columns are carried through to the output", nonempty=True)
+    output_csv: str = setting(help="where the tags go: columns motion_row, path, the other input columns, cmotion "
+                                   "(pan_left, zoom_in, pan_left+zoom_in, static, unclassified, …), motion_status "
+                                   "(ok/failed), motion_error", nonempty=True, metavar="OUT.csv")
+
+
+@dataclass
+class MotionConfig(_MotionFiles):
+    """What a camera-motion tagging run depends on: `motion_csv(MotionConfig("videos.csv", "motion.csv"))`."""
+
+    threshold: float = setting(0.25, "displacement over the whole clip, as a fraction of the frame's shorter side, "
+                                     "from which a pan, tilt or zoom counts (Open-Sora's factor)", gt=0)
+    num_frames: int = setting(8, "frames compared per video (neighbours are aligned, the moves composed)", ge=2)
+    size: int = setting(64, "frames are decoded at this many pixels on the shorter side", ge=16)
+    caption_column: str | None = setting(None, "also append 'Camera motion: pan left.' to this caption column "
+                                               "(e.g. text, as vidlm caption writes it)", nonempty=True)
+    # how the run goes (vidlm.row_jobs), as for vidlm caption
+    retry_failed: bool = setting(False, "on resume, tag rows that failed before again (default: keep them)")
+    fsync_every_s: float = setting(5.0, "force rows to disk at least this often (they are flushed after every "
+                                        "video)", ge=0)
+    wait_timeout_s: float = setting(1800.0, "rank 0 gives up waiting for the other parts when none has grown for "
+                                            "this long; also bounds the start-up barrier", gt=0)
+    progress: bool = setting(True, "show a progress bar (videos/s and ETA) on rank 0")
