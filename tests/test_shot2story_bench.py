@@ -109,6 +109,9 @@ def test_bad_settings_fail_before_any_weights_load(tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError, match="No LoRA adapter in"):
         benchmark_shot2story(Shot2StoryBenchConfig(str(data["json"]), str(data["videos"]), model="m",
                                                    adapter=str(tmp_path)))
+    with pytest.raises(ValueError, match="Model folder not found: '/no/such/model'"):
+        benchmark_shot2story(Shot2StoryBenchConfig(str(data["json"]), str(data["videos"]), model="/no/such/model"))
+    assert not (data["videos"] / "shots").exists()  # refused before any shot was cut
     with pytest.raises(ValueError, match="No single-shot captioning samples in .*20k_test.json"):
         benchmark_shot2story(Shot2StoryBenchConfig(str(data["json"]), str(tmp_path / "elsewhere"), model="m"))
     with pytest.raises(ConfigError, match="tasks must be one of"):

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from vidlm.config import CaptioningSettings, Config, setting
+from vidlm.config import CaptioningSettings, Config, model_source_problem, setting
 
 TASKS = {"shots": "single-shot captioning", "summary": "multi-shot summarization"}
 COLUMNS = {"B": "BLEU-4", "M": "METEOR", "R": "ROUGE-L", "C": "CIDEr"}
@@ -153,10 +153,13 @@ def benchmark_shot2story(config: Shot2StoryBenchConfig) -> Shot2StoryResult:
     from vidlm.models import load_model, load_options, load_processor
     from vidlm.runinfo import write_run_record
 
+    problem = model_source_problem(config.model)
+    if problem:
+        raise ValueError(problem)
     if config.adapter and not Path(config.adapter, "adapter_config.json").is_file():
         raise FileNotFoundError(f"No LoRA adapter in {config.adapter!r} (adapter_config.json missing)")
-    tasks = load_tasks(config)  # before the weights: a wrong path fails fast
     options = load_options(config.gpus_per_process, config.max_memory_gib, config.attn_implementation)
+    tasks = load_tasks(config)  # may cut shots from their clips: after the quick checks, before the weights
     processor = load_processor(config.model)
     if config.adapter:
         model = load_finetuned(config.model, config.adapter, quantization=config.quantization, **options)
