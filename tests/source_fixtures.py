@@ -92,6 +92,35 @@ def make_shot2story(root: Path) -> dict:
     return {"json": annotations, "videos": videos}
 
 
+def make_shot2story_test(root: Path) -> dict:
+    """20k_test.json in Shot2Story's format: three multi-shot clips of 2-3 shots each (6 shots, 3 summaries), and
+    one record whose clip is missing (skipped by both tasks)."""
+    videos = root / "videos"
+    videos.mkdir(parents=True)
+    for name, frames in (("vidA", 24), ("vidB", 16), ("vidC", 32)):
+        grey_clip(videos / f"{name}.mp4", frames=frames)
+    records = [
+        {"video": "vidA.mp4", "image_id": "vidA", "nvid": "vidA.mp4", "id": 0,
+         "whole_caption": "A dark grey screen slowly turns lighter grey, then almost white.", "whole_ASR": "",
+         "video_names": ["vidA_0_8.mp4", "vidA_8_24.mp4"], "audio_captions": ["", ""],
+         "captions": ["a dark grey screen", "the grey screen gets lighter"], "ASR": ["", ""]},
+        {"video": "vidB.mp4", "image_id": "vidB", "nvid": "vidB.mp4", "id": 1,
+         "whole_caption": "The screen is grey and brightens a little.", "whole_ASR": "look at it",
+         "video_names": ["vidB_0_16.mp4"], "audio_captions": ["a voice"], "captions": ["a grey screen brightens"],
+         "ASR": ["look at it"]},
+        {"video": "vidC.mp4", "image_id": "vidC", "nvid": "vidC.mp4", "id": 2,
+         "whole_caption": "Three shots of a grey screen, each lighter than the one before.", "whole_ASR": "",
+         "video_names": ["vidC_0_10.mp4", "vidC_10_20.mp4", "vidC_20_32.mp4"], "audio_captions": ["", "", ""],
+         "captions": ["a very dark screen", "a grey screen", "a light grey screen"], "ASR": ["", "", ""]},
+        {"video": "gone.mp4", "image_id": "gone", "nvid": "gone.mp4", "id": 3, "whole_caption": "never seen",
+         "whole_ASR": "", "video_names": ["gone_0_8.mp4"], "audio_captions": [""], "captions": ["never seen"],
+         "ASR": [""]},
+    ]
+    annotations = root / "20k_test.json"
+    annotations.write_text(json.dumps(records))
+    return {"json": annotations, "videos": videos}
+
+
 def make_llava_json(root: Path) -> dict:
     root.mkdir(parents=True, exist_ok=True)
     grey_clip(root / "one.mp4")

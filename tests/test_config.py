@@ -97,6 +97,10 @@ BAD = [
      "quantization must be one of ['4bit', '8bit', 'none'], got '4-bit' (str)"),
     (EvaluateConfig, dict(batch_size=-1), "batch_size must be >= 1, got -1"),
     (EvaluateConfig, dict(output_dir=""), "output_dir must not be empty"),
+    (CaptionConfig, dict(gpus_per_process=0), "gpus_per_process must be >= 1, got 0"),
+    (EvaluateConfig, dict(max_memory_gib=0), "max_memory_gib must be > 0, got 0.0"),
+    (CaptionConfig, dict(attn_implementation="flash"),
+     "attn_implementation must be one of ['sdpa', 'eager', 'flash_attention_2'] or None, got 'flash' (str)"),
 ]
 
 

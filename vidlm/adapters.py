@@ -52,10 +52,11 @@ def adapter_location(adapter, subfolder: str | None = None) -> tuple[str, dict]:
 
 
 def load_adapter(base_id: str, adapter, subfolder: str | None = None, quantization="4bit", dtype=None,
-                 device_map=None, is_trainable: bool = False):
+                 device_map=None, is_trainable: bool = False, **load_options):
     """The base model from `base_id` with the adapter from a folder or hub repo (`subfolder` inside it) applied.
 
     is_trainable: keep training the adapter (otherwise it is loaded frozen, in eval mode).
+    load_options: more keywords for `load_model` (max_memory, attn_implementation).
     """
     from peft import PeftModel
 
@@ -63,7 +64,7 @@ def load_adapter(base_id: str, adapter, subfolder: str | None = None, quantizati
     from vidlm.models import load_model
 
     where, kwargs = adapter_location(adapter, subfolder)
-    base = load_model(base_id, quantization=quantization, dtype=dtype, device_map=device_map)
+    base = load_model(base_id, quantization=quantization, dtype=dtype, device_map=device_map, **load_options)
     with peft_quietly():
         model = PeftModel.from_pretrained(base, where, is_trainable=is_trainable, **kwargs)
     model.vidlm_family = base.vidlm_family

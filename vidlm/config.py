@@ -27,7 +27,7 @@ from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Literal, Union
 
-from vidlm.models import Quantization
+from vidlm.models import Attention, Quantization, attention_problem
 
 # transformers' SchedulerType values that need nothing beyond the settings here (reduce_lr_on_plateau needs an
 # evaluation metric); tests check each is still one of transformers' names.
@@ -267,10 +267,20 @@ class CaptioningSettings(ModelSettings):
                                       choices=_prompt_names)
     batch_size: int = setting(8, "videos per generate() call", ge=1)
     max_new_tokens: int = setting(64, "longest caption, in tokens (greedy decoding stops earlier at EOS)", ge=1)
+    # A model larger than one GPU: each process spreads it over its own GPUs (torchrun ranks × gpus_per_process)
+    gpus_per_process: int = setting(1, "GPUs each process spreads the model over (local rank r takes GPUs "
+                                       "[g·r, g·r+g)); 8 GPUs = 4 processes × 2", ge=1)
+    max_memory_gib: float | None = setting(None, "at most this many GiB of the model's weights per GPU (accelerate's "
+                                                 "max_memory); default: one GPU whole, or each GPU's memory", gt=0)
+    attn_implementation: Attention | None = setting(None, "attention kernel: sdpa, eager or flash_attention_2 (needs "
+                                                          "flash-attn); default: transformers' choice")
 
     def check(self) -> None:
         super().check()
         self.instruction()
+        problem = attention_problem(self.attn_implementation)
+        if problem:
+            raise ConfigError(problem)
 
     def instruction(self) -> str:
         """The instruction text: `prompt`, else the one `prompt_name` names, else the "default" one."""

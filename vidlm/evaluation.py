@@ -29,7 +29,7 @@ def evaluate_models(config: EvaluateConfig, samples: list[Sample], references: l
     from vidlm.captioning import caption_videos, load_finetuned
     from vidlm.compare import write_comparison
     from vidlm.metrics import score_captions
-    from vidlm.models import load_model, load_processor
+    from vidlm.models import load_model, load_options, load_processor
     from vidlm.runinfo import write_run_record
 
     prompt = config.instruction()
@@ -42,11 +42,13 @@ def evaluate_models(config: EvaluateConfig, samples: list[Sample], references: l
         references = [[s.answer] for s in samples]
     if config.adapter and not Path(config.adapter, "adapter_config.json").is_file():
         raise FileNotFoundError(f"No LoRA adapter in {config.adapter!r} (adapter_config.json missing)")
+    options = load_options(config.gpus_per_process, config.max_memory_gib, config.attn_implementation)
     processor = load_processor(config.model)
     videos = [s.video for s in samples]
-    models = {"vanilla": lambda: load_model(config.model, quantization=config.quantization)}
+    models = {"vanilla": lambda: load_model(config.model, quantization=config.quantization, **options)}
     if config.adapter:
-        models["fine-tuned"] = lambda: load_finetuned(config.model, config.adapter, quantization=config.quantization)
+        models["fine-tuned"] = lambda: load_finetuned(config.model, config.adapter, quantization=config.quantization,
+                                                      **options)
     captions, scores = {}, {}
     for name, load in models.items():
         captions[name] = caption_videos(load(), processor, videos, prompt, num_frames=config.num_frames,

@@ -3,7 +3,8 @@
 torchrun and `accelerate launch --multi_gpu` set RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE and a rendezvous
 (MASTER_ADDR/PORT). `process_info()` reads and checks them (one process when unset); `ProcessGroup.start` holds a
 gloo barrier when a rendezvous exists; `wait_for_parts` lets rank 0 wait for the other ranks' completion markers on
-a shared disk; `default_parallelism` splits the machine's cores between the processes on it. Used by `vidlm caption`
+a shared disk; `default_parallelism` splits the machine's cores between the processes on it,
+`process_gpus` its GPUs. Used by `vidlm caption`
 (shards and parts) and `vidlm finetune` (which checks the environment before loading anything).
 """
 
@@ -59,6 +60,33 @@ def default_parallelism(local_world_size: int = 1) -> tuple[int, int]:
     share = max(1, cores // max(1, local_world_size))
     workers = min(4, max(2, share // 4))
     return workers, max(1, share - workers)
+
+
+def process_gpus(proc: ProcessInfo, gpus_per_process: int, visible: int) -> list[int]:
+    """The GPUs (indices among the visible ones) of this process: local rank r takes [g·r, g·r + g).
+
+    8 GPUs, 4 processes × 2 GPUs each: rank 0 → [0, 1], rank 1 → [2, 3] … No GPU visible: [] (the CPU). With one
+    GPU per process, processes beyond the visible GPUs share them in turn (small models fit several per GPU); a model
+    split over several GPUs is too big for that, so there every process needs GPUs of its own.
+    """
+    if gpus_per_process < 1:
+        raise LaunchError(f"gpus_per_process must be >= 1, got {gpus_per_process}")
+    if visible == 0:
+        return []
+    if gpus_per_process == 1:
+        return [proc.local_rank % visible]
+    if gpus_per_process > visible:
+        raise LaunchError(f"gpus_per_process={gpus_per_process} but {visible} GPU(s) visible (CUDA_VISIBLE_DEVICES); "
+                          f"use gpus_per_process <= {visible}")
+    needed = proc.local_world_size * gpus_per_process
+    if needed > visible:
+        raise LaunchError(
+            f"{proc.local_world_size} process(es) on this machine × {gpus_per_process} GPUs each need {needed} GPUs, "
+            f"but {visible} are visible (CUDA_VISIBLE_DEVICES); start {visible // gpus_per_process or 1} process(es) "
+            f"per machine (torchrun --nproc_per_node), or lower gpus_per_process to "
+            f"{visible // proc.local_world_size or 1}")
+    first = proc.local_rank * gpus_per_process
+    return list(range(first, first + gpus_per_process))
 
 
 class ProcessGroup:

@@ -12,6 +12,8 @@ from typing import Literal
 from vidlm.families import Family, family_of
 
 Quantization = Literal["4bit", "8bit", "none"]
+# transformers' attention implementations vidlm offers; None leaves transformers' default (sdpa where supported)
+Attention = Literal["sdpa", "eager", "flash_attention_2"]
 
 
 def compute_dtype():
@@ -50,6 +52,60 @@ def load_config(model_id: str):
     return AutoConfig.from_pretrained(model_id)
 
 
+def attention_problem(attn_implementation: str | None) -> str | None:
+    """Why `attn_implementation` cannot run here (checked before any weights load), or None."""
+    if attn_implementation not in (None, "sdpa", "eager", "flash_attention_2"):
+        return (f"Unknown attention implementation {attn_implementation!r}; choose 'sdpa', 'eager' or "
+                "'flash_attention_2'")
+    if attn_implementation == "flash_attention_2":
+        import importlib.util
+
+        if importlib.util.find_spec("flash_attn") is None:
+            return ("attn_implementation 'flash_attention_2' needs the flash-attn package, which is not installed "
+                    "(pip install flash-attn --no-build-isolation, on a CUDA machine); or use 'sdpa'")
+    return None
+
+
+def placement(gpus: list[int], max_memory_gib: float | None = None) -> dict:
+    """`from_pretrained`'s device_map (and max_memory) for a model on `gpus` (the CPU when empty).
+
+    One GPU and no limit: everything on it. Otherwise accelerate splits the layers over `gpus` (and only those:
+    devices left out of max_memory get nothing), each given at most `max_memory_gib` GiB, or its whole memory.
+    """
+    if not gpus:
+        return {"device_map": {"": "cpu"}}
+    if len(gpus) == 1 and max_memory_gib is None:
+        return {"device_map": {"": gpus[0]}}
+    if max_memory_gib is None:
+        import torch
+
+        limits = {g: torch.cuda.get_device_properties(g).total_memory / 2**30 for g in gpus}
+    else:
+        limits = dict.fromkeys(gpus, max_memory_gib)
+    return {"device_map": "auto", "max_memory": {g: f"{gib:g}GiB" for g, gib in limits.items()}}
+
+
+def load_options(gpus_per_process: int = 1, max_memory_gib: float | None = None,
+                 attn_implementation: str | None = None, proc=None) -> dict:
+    """The `load_model` keywords that place this process's copy of the model: its GPUs (see
+    `vidlm.launch.process_gpus`), their memory limit and the attention implementation (refused here if it cannot run).
+    """
+    import torch
+
+    from vidlm.launch import process_gpus, process_info
+
+    problem = attention_problem(attn_implementation)
+    if problem:
+        raise ValueError(problem)
+    proc = proc or process_info()
+    visible = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    gpus = process_gpus(proc, gpus_per_process, visible)
+    options = placement(gpus, max_memory_gib)
+    if attn_implementation is not None:
+        options["attn_implementation"] = attn_implementation
+    return options
+
+
 def load_model(model_id: str, quantization: Quantization = "4bit", dtype=None, device_map=None,
                trust_remote_code: bool = False, **kwargs):
     """Load a supported video-language model with `from_pretrained`.
@@ -58,12 +114,16 @@ def load_model(model_id: str, quantization: Quantization = "4bit", dtype=None, d
     quantization: "4bit" (NF4 + double quantization, for QLoRA), "8bit", or "none".
     dtype: compute/weight dtype; by default bfloat16/float16 on GPU and float32 on CPU.
     device_map: where to put the weights; by default the process's GPU (LOCAL_RANK, else 0) if any, else the CPU.
+    kwargs: passed to `from_pretrained`, e.g. `max_memory` and `attn_implementation` (see `load_options`).
     """
     import torch
     import transformers
 
     from vidlm.progress import use_for_transformers
 
+    problem = attention_problem(kwargs.get("attn_implementation"))
+    if problem:  # before anything loads
+        raise ValueError(problem)
     use_for_transformers()  # its "Loading weights" bar: text when no one watches a widget
     family = family_of(load_config(model_id))
     dtype = dtype or compute_dtype()
