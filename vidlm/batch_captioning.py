@@ -58,7 +58,7 @@ def check_config(config: CaptionConfig) -> None:
     if config.adapter is not None and not Path(config.adapter, "adapter_config.json").is_file():
         raise CaptionError(f"No LoRA adapter in {config.adapter!r} (adapter_config.json missing): pass the folder "
                            "finetune wrote (…/adapter), or leave --adapter out to caption with the base model")
-    problem = model_source_problem(config.model)
+    problem = model_source_problem(config.model) if config.backend == "local" else None  # else the server's name
     if problem:
         raise CaptionError(problem)
 
@@ -68,6 +68,11 @@ def settings(config: CaptionConfig, prompt: str) -> dict:
     def where(p):
         return str(Path(p).resolve()) if p is not None and Path(p).exists() else p
 
+    if config.backend == "openai":
+        return {"backend": config.backend, "model": config.model, "base_url": config.base_url,
+                "frame_positions": config.positions(), "num_frames": config.num_frames, "image_size":
+                config.image_size, "jpeg_quality": config.jpeg_quality, "image_detail": config.image_detail,
+                "prompt": prompt, "max_new_tokens": config.max_new_tokens, "temperature": config.temperature}
     return {"model": where(config.model), "adapter": where(config.adapter), "quantization": config.quantization,
             "num_frames": config.num_frames, "prompt": prompt, "max_new_tokens": config.max_new_tokens}
 
@@ -101,13 +106,24 @@ def caption_csv(config: CaptionConfig) -> CaptionResult:
     prompt = config.instruction()
     table = read_input(config.input_csv)
     proc = process_info()
+    api = config.backend == "openai"
+    if api:
+        from vidlm import api_captioning
+
+        api_captioning.check_launch(proc)
     output = Path(config.output_csv)
     finished = read_finished(output, table)
     if finished:
         _check_same_settings(output, settings(config, prompt))
-    import torch
+    if api:  # what earlier runs into this output spent, carried into the totals of this run's record
+        before = api_captioning.recorded_usage(run_record_path(output))
+        usage = {"api_usage": api_captioning.usage_record(config, api_captioning.Usage(), before)}
+    else:
+        usage = {}
+    if not api:
+        import torch
 
-    threads = torch.get_num_threads()
+        threads = torch.get_num_threads()
     own_part = part_path(output, proc.rank, proc.world_size)
     writer = PartWriter(own_part, table, config.fsync_every_s)
     group = None
@@ -116,14 +132,21 @@ def caption_csv(config: CaptionConfig) -> CaptionResult:
         group = ProcessGroup.start(proc, config.wait_timeout_s, "captioning processes")
         if proc.rank == 0:
             _write_record(output, config, settings=settings(config, prompt), rows=len(table.rows),
-                          world_size=proc.world_size)
+                          world_size=proc.world_size, **usage)
         todo = [i for i in range(proc.rank, len(table.rows), proc.world_size)
                 if i not in finished or (config.retry_failed and finished[i][STATUS] == FAILED)]
-        workers, torch_threads = default_parallelism(proc.local_world_size)
-        workers = workers if config.num_workers is None else config.num_workers
-        torch.set_num_threads(config.torch_threads or torch_threads)
         seconds = 0.0
-        if todo:
+        if api and todo:
+            def save_usage(used):
+                usage.update(api_usage=api_captioning.usage_record(config, used, before))
+                _write_record(output, config, settings=settings(config, prompt), rows=len(table.rows),
+                              world_size=proc.world_size, **usage)
+
+            seconds, _ = api_captioning.caption_rows(table, todo, prompt, config, writer, save_usage)
+        elif todo:
+            workers, torch_threads = default_parallelism(proc.local_world_size)
+            workers = workers if config.num_workers is None else config.num_workers
+            torch.set_num_threads(config.torch_threads or torch_threads)
             model, processor = _load(config, proc)
             seconds = _caption_rows(model, processor, table, todo, prompt, config, writer, proc, workers)
         writer.close()
@@ -140,11 +163,12 @@ def caption_csv(config: CaptionConfig) -> CaptionResult:
             result.failed = len(records) - result.ok
             _write_record(output, config, settings=settings(config, prompt), rows=len(table.rows),
                           world_size=proc.world_size, ok=result.ok, failed=result.failed,
-                          rank0_captioned=result.captioned, rank0_seconds=round(seconds, 3))
+                          rank0_captioned=result.captioned, rank0_seconds=round(seconds, 3), **usage)
         return result
     finally:
         writer.close()
-        torch.set_num_threads(threads)
+        if not api:
+            torch.set_num_threads(threads)
         if group is not None:
             group.stop()
 
