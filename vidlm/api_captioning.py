@@ -171,7 +171,7 @@ def retry_delay(retry: int, retry_after: float | None, base_s: float, max_s: flo
 class ApiClient:
     """Chat-completion requests for captions, with retries; counts requests, retries and tokens (thread-safe)."""
 
-    def __init__(self, config, stop: threading.Event | None = None):
+    def __init__(self, config):
         try:
             import openai
         except ImportError:
@@ -187,7 +187,7 @@ class ApiClient:
         # The client's own retries are off: these are counted, honour Retry-After and stop the run when needed.
         self.client = openai.OpenAI(api_key=self._key, base_url=self.url, timeout=config.request_timeout_s,
                                     max_retries=0)
-        self.stop = stop or threading.Event()
+        self.stop = threading.Event()  # set when the run stops: requests give up at their next retry
         self.usage = Usage()
         self._lock = threading.Lock()
 
@@ -290,21 +290,23 @@ def parse_reply(content: bytes) -> tuple[str, dict]:
     return text, usage
 
 
-def check_launch(proc) -> None:
+def client_for(config, proc) -> ApiClient:
+    """The client of a run, made before any file is written: a missing key or package fails first."""
     if proc.world_size > 1:
         raise CaptionError(f"The openai backend runs its requests concurrently in one process (--concurrency); "
                            f"start it without torchrun / accelerate launch (WORLD_SIZE={proc.world_size})")
+    return ApiClient(config)
 
 
-def caption_rows(table, todo: list[int], prompt: str, config, writer, save_usage=None) -> tuple[float, Usage]:
+def caption_rows(table, todo: list[int], prompt: str, client: ApiClient, writer, save_usage=None
+                 ) -> tuple[float, Usage]:
     """Caption `todo` rows through the server, appending each finished row to `writer`; (seconds, usage).
 
     save_usage(usage) is called every few seconds and at the end, so that a killed run's usage is mostly recorded.
     """
     from vidlm.progress import tqdm
 
-    stop = threading.Event()
-    client = ApiClient(config, stop)
+    config, stop = client.config, client.stop
 
     def one(row: int) -> dict:
         record = {ROW: row, **table.rows[row], TEXT: "", STATUS: FAILED, ERROR: ""}

@@ -110,7 +110,7 @@ def caption_csv(config: CaptionConfig) -> CaptionResult:
     if api:
         from vidlm import api_captioning
 
-        api_captioning.check_launch(proc)
+        client = api_captioning.client_for(config, proc)
     output = Path(config.output_csv)
     finished = read_finished(output, table)
     if finished:
@@ -142,7 +142,7 @@ def caption_csv(config: CaptionConfig) -> CaptionResult:
                 _write_record(output, config, settings=settings(config, prompt), rows=len(table.rows),
                               world_size=proc.world_size, **usage)
 
-            seconds, _ = api_captioning.caption_rows(table, todo, prompt, config, writer, save_usage)
+            seconds, _ = api_captioning.caption_rows(table, todo, prompt, client, writer, save_usage)
         elif todo:
             workers, torch_threads = default_parallelism(proc.local_world_size)
             workers = workers if config.num_workers is None else config.num_workers
