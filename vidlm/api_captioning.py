@@ -298,18 +298,46 @@ def client_for(config, proc) -> ApiClient:
     return ApiClient(config)
 
 
-def caption_rows(table, todo: list[int], prompt: str, client: ApiClient, writer, save_usage=None
-                 ) -> tuple[float, Usage]:
-    """Caption `todo` rows through the server, appending each finished row to `writer`; (seconds, usage).
+def caption_through_api(job, config, prompt: str):
+    """Run `job` (vidlm.row_jobs: part files, resume, merge) with captions from the server; its run record gets
+    `api_usage`, updated every few seconds so that a killed run's requests are mostly counted."""
+    from vidlm.caption_files import run_record_path
+    from vidlm.launch import process_info
+    from vidlm.row_jobs import run_rows
 
-    save_usage(usage) is called every few seconds and at the end, so that a killed run's usage is mostly recorded.
+    client = client_for(config, process_info())
+    record = run_record_path(job.output)
+    before = recorded_usage(record)  # what earlier runs into this output spent: run_rows rewrites the record
+
+    def save() -> None:
+        _add_to_record(record, api_usage=usage_record(config, client.usage, before))
+
+    try:
+        result = run_rows(job, lambda shard: caption_rows(job.table, shard.rows, prompt, client, save))
+    finally:
+        save()
+    return result
+
+
+def _add_to_record(path, **values) -> None:
+    from vidlm.atomic import write_text
+
+    try:
+        record = json.loads(Path(path).read_text())
+    except (OSError, ValueError):  # not written yet (an error before the run started): nothing to add to
+        return
+    write_text(path, json.dumps({**record, **values}, indent=2, default=str) + "\n")
+
+
+def caption_rows(table, rows: list[int], prompt: str, client: ApiClient, save_usage=None):
+    """Caption `rows` through the server, `client.config.concurrency` at a time: yields lists of finished records.
+
+    save_usage() is called every few seconds and at the end.
     """
-    from vidlm.progress import tqdm
-
     config, stop = client.config, client.stop
 
     def one(row: int) -> dict:
-        record = {ROW: row, **table.rows[row], TEXT: "", STATUS: FAILED, ERROR: ""}
+        record = {ROW: row, TEXT: "", STATUS: FAILED, ERROR: ""}
         path = table.video_path(row)
         if path is None:
             return {**record, ERROR: "empty path"}
@@ -326,48 +354,44 @@ def caption_rows(table, todo: list[int], prompt: str, client: ApiClient, writer,
         except RowFailure as err:
             return {**record, ERROR: str(err)}
 
-    bar = tqdm(total=len(todo), unit="video", desc="captioning (api)", disable=not config.progress, smoothing=0.1)
-    start, saved = time.perf_counter(), time.monotonic()
-    rows, pending, error = iter(todo), set(), None
+    todo, pending, errors = iter(rows), set(), []
+    saved = time.monotonic()
     pool = ThreadPoolExecutor(config.concurrency, thread_name_prefix="vidlm-api")
 
-    def collect(futures) -> None:
-        nonlocal error
+    def collect(futures) -> list[dict]:
         records = []
         for future in futures:
             try:
                 records.append(future.result())
             except _Stopped:
                 pass
-            except Exception as err:  # the first error that stops the run; the rows that did finish are kept
-                error = error or err
+            except Exception as err:  # stops the run; the rows that did finish are kept
+                errors.append(err)
                 stop.set()
-        writer.write(records)
-        bar.update(len(records))
+        return records
 
     try:
-        while error is None:
-            for row in rows:  # keep every thread busy, and nothing more queued (frames are held in memory)
+        while not errors:
+            for row in todo:  # keep every thread busy, and nothing more queued (frames are held in memory)
                 pending.add(pool.submit(one, row))
                 if len(pending) >= config.concurrency:
                     break
             if not pending:
                 break
             finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-            collect(finished)
-            bar.set_postfix(retries=client.usage.retries, refresh=False)
+            records = collect(finished)
+            if records:
+                yield records
             if save_usage is not None and time.monotonic() - saved > 5:
-                save_usage(client.usage)
+                save_usage()
                 saved = time.monotonic()
-        if error is not None:  # requests already under way finish (or give up at their next retry)
-            collect(wait(pending).done)
-            raise error
-    except BaseException:
-        stop.set()
-        raise
+        if errors:  # requests already under way finish (or give up at their next retry)
+            records = collect(wait(pending).done)
+            if records:
+                yield records
+            raise errors[0]
     finally:
+        stop.set()  # on any exit: requests still queued or retrying give up
         pool.shutdown(wait=True, cancel_futures=True)
-        bar.close()
         if save_usage is not None:
-            save_usage(client.usage)
-    return time.perf_counter() - start, client.usage
+            save_usage()

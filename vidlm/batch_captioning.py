@@ -6,8 +6,8 @@
     result = caption_csv(CaptionConfig("videos.csv", "captions.csv", model="llava-hf/LLaVA-NeXT-Video-7B-hf"))
 
 Each process appends its rows to its own part file as batches finish; running the same command again skips the
-rows already there (see `vidlm.caption_files` for the files and the resume protocol). Once every process has
-finished, rank 0 merges the parts into the output, every input row once and in input order.
+rows already there (the run loop is `vidlm.row_jobs`, the files and the resume protocol `vidlm.caption_files`).
+Once every process has finished, rank 0 merges the parts into the output, every input row once and in input order.
 
 Several processes (`vidlm.launch`): torchrun and `accelerate launch --multi_gpu` set RANK, WORLD_SIZE, LOCAL_RANK and
 a rendezvous (MASTER_ADDR/PORT); the processes then meet at a gloo barrier once each has removed its stale completion
@@ -18,16 +18,14 @@ resume; `retry_failed` captions them again.
 
 from __future__ import annotations
 
-import json
 import os
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from vidlm.caption_files import (ERROR, FAILED, OK, ROW, STATUS, TEXT, CaptionError, InputTable, PartWriter,
-                                 done_path, mark_done, merge, part_path, read_finished, read_input, run_record_path)
+from vidlm.caption_files import ERROR, FAILED, OK, ROW, STATUS, TEXT, CaptionError, InputTable, read_input
 from vidlm.config import CaptionConfig, model_source_problem  # CaptionConfig: importable from here too
-from vidlm.launch import ProcessGroup, ProcessInfo, default_parallelism, process_info, wait_for_parts
+from vidlm.launch import ProcessInfo, default_parallelism
+from vidlm.row_jobs import RowJob, RowsResult, Shard, check_paths, merge_rows, run_rows
 
 
 @dataclass
@@ -46,15 +44,16 @@ class CaptionResult:
     def videos_per_s(self) -> float:
         return self.captioned / self.seconds if self.seconds else 0.0
 
+    @classmethod
+    def of(cls, result: RowsResult) -> CaptionResult:
+        return cls(result.output, result.rows, result.processed, result.seconds, result.merged, result.ok,
+                   result.failed)
+
 
 def check_config(config: CaptionConfig) -> None:
     """Raise `CaptionError` for files and folders that cannot work, before anything slow happens (the values were
     checked when the config was made)."""
-    source, output = Path(config.input_csv), Path(config.output_csv)
-    if output.resolve() == source.resolve() or (output.exists() and source.exists() and output.samefile(source)):
-        raise CaptionError(f"The output {output} is the input CSV; choose another --output (e.g. captions.csv)")
-    if output.is_dir():
-        raise CaptionError(f"The output {output} is a folder; give a file name such as {output / 'captions.csv'}")
+    check_paths(config.input_csv, config.output_csv)
     if config.adapter is not None and not Path(config.adapter, "adapter_config.json").is_file():
         raise CaptionError(f"No LoRA adapter in {config.adapter!r} (adapter_config.json missing): pass the folder "
                            "finetune wrote (…/adapter), or leave --adapter out to caption with the base model")
@@ -77,25 +76,6 @@ def settings(config: CaptionConfig, prompt: str) -> dict:
             "num_frames": config.num_frames, "prompt": prompt, "max_new_tokens": config.max_new_tokens}
 
 
-def _check_same_settings(output, now: dict) -> None:
-    try:
-        before = json.loads(run_record_path(output).read_text()).get("settings")
-    except (OSError, ValueError):  # no record (or one cut short by a kill): nothing to compare with
-        return
-    changed = {k: {"before": before.get(k), "now": v} for k, v in now.items() if before and before.get(k) != v}
-    if changed:
-        raise CaptionError(f"{output} was started with other settings: {changed}. Resuming would mix captions of two "
-                           "setups: use the same settings, or another --output.")
-
-
-def _write_record(output, config: CaptionConfig, **results) -> None:
-    from vidlm.runinfo import write_run_record
-
-    path = run_record_path(output)
-    tmp = write_run_record(Path(f"{path}.tmp"), config, **results)
-    os.replace(tmp, path)  # a kill never leaves half a record
-
-
 def caption_csv(config: CaptionConfig) -> CaptionResult:
     """Caption every row of `config.input_csv` into `config.output_csv`, resuming from what is already there.
 
@@ -105,82 +85,25 @@ def caption_csv(config: CaptionConfig) -> CaptionResult:
     check_config(config)
     prompt = config.instruction()
     table = read_input(config.input_csv)
-    proc = process_info()
-    api = config.backend == "openai"
-    if api:
-        from vidlm import api_captioning
+    job = RowJob(table, config.output_csv, settings(config, prompt), config, retry_failed=config.retry_failed,
+                 fsync_every_s=config.fsync_every_s, wait_timeout_s=config.wait_timeout_s, progress=config.progress,
+                 unit="video", desc="captioning")
+    if config.backend == "openai":
+        from vidlm.api_captioning import caption_through_api
 
-        client = api_captioning.client_for(config, proc)
-    output = Path(config.output_csv)
-    finished = read_finished(output, table)
-    if finished:
-        _check_same_settings(output, settings(config, prompt))
-    if api:  # what earlier runs into this output spent, carried into the totals of this run's record
-        before = api_captioning.recorded_usage(run_record_path(output))
-        usage = {"api_usage": api_captioning.usage_record(config, api_captioning.Usage(), before)}
-    else:
-        usage = {}
-    if not api:
-        import torch
+        return CaptionResult.of(caption_through_api(job, config, prompt))
+    import torch
 
-        threads = torch.get_num_threads()
-    own_part = part_path(output, proc.rank, proc.world_size)
-    writer = PartWriter(own_part, table, config.fsync_every_s)
-    group = None
+    threads = torch.get_num_threads()
     try:
-        done_path(own_part).unlink(missing_ok=True)  # a marker from an earlier run would say "complete" too soon
-        group = ProcessGroup.start(proc, config.wait_timeout_s, "captioning processes")
-        if proc.rank == 0:
-            _write_record(output, config, settings=settings(config, prompt), rows=len(table.rows),
-                          world_size=proc.world_size, **usage)
-        todo = [i for i in range(proc.rank, len(table.rows), proc.world_size)
-                if i not in finished or (config.retry_failed and finished[i][STATUS] == FAILED)]
-        seconds = 0.0
-        if api and todo:
-            def save_usage(used):
-                usage.update(api_usage=api_captioning.usage_record(config, used, before))
-                _write_record(output, config, settings=settings(config, prompt), rows=len(table.rows),
-                              world_size=proc.world_size, **usage)
-
-            seconds, _ = api_captioning.caption_rows(table, todo, prompt, client, writer, save_usage)
-        elif todo:
-            workers, torch_threads = default_parallelism(proc.local_world_size)
-            workers = workers if config.num_workers is None else config.num_workers
-            torch.set_num_threads(config.torch_threads or torch_threads)
-            model, processor = _load(config, proc)
-            seconds = _caption_rows(model, processor, table, todo, prompt, config, writer, proc, workers)
-        writer.close()
-        mark_done(own_part, writer.written)
-        result = CaptionResult(output, len(table.rows), writer.written, seconds, merged=False)
-        if proc.rank == 0:
-            parts = [part_path(output, r, proc.world_size) for r in range(proc.world_size)]
-            wait_for_parts(parts, [done_path(p) for p in parts], config.wait_timeout_s, f"their part of {output}",
-                           f"Run the same command again to resume, or `vidlm merge {table.path} --output {output}` "
-                           "once every part is complete.")
-            records = merge(output, table)
-            result.merged = True
-            result.ok = sum(r[STATUS] == OK for r in records)
-            result.failed = len(records) - result.ok
-            _write_record(output, config, settings=settings(config, prompt), rows=len(table.rows),
-                          world_size=proc.world_size, ok=result.ok, failed=result.failed,
-                          rank0_captioned=result.captioned, rank0_seconds=round(seconds, 3), **usage)
-        return result
+        return CaptionResult.of(run_rows(job, lambda shard: _caption_rows(table, prompt, config, shard)))
     finally:
-        writer.close()
-        if not api:
-            torch.set_num_threads(threads)
-        if group is not None:
-            group.stop()
+        torch.set_num_threads(threads)
 
 
 def merge_captions(input_csv, output_csv) -> CaptionResult:
     """Merge the part files of an earlier `caption_csv` run into `output_csv` (every row once, input order)."""
-    table = read_input(input_csv)
-    if Path(output_csv).resolve() == Path(input_csv).resolve():
-        raise CaptionError(f"The output {output_csv} is the input CSV; pass the run's --output")
-    records = merge(output_csv, table)
-    ok = sum(r[STATUS] == OK for r in records)
-    return CaptionResult(Path(output_csv), len(records), 0, 0.0, merged=True, ok=ok, failed=len(records) - ok)
+    return CaptionResult.of(merge_rows(input_csv, output_csv))
 
 
 def _load(config: CaptionConfig, proc: ProcessInfo):
@@ -294,10 +217,10 @@ def _length_order(table: InputTable, rows: list[int]) -> list[int]:
     return sorted(rows, key=lambda row: (-size(row), row))
 
 
-def _caption_rows(model, processor, table, todo, prompt, config, writer, proc, num_workers) -> float:
-    """Caption `todo` rows in batches, appending each batch's records as it finishes; returns the seconds taken."""
+def _caption_rows(table: InputTable, prompt: str, config: CaptionConfig, shard: Shard):
+    """Load the model, then return an iterator of record batches (decoded in workers, captioned in batches)."""
+    import torch
     from torch.utils.data import DataLoader
-    from vidlm.progress import tqdm
 
     from vidlm.captioning import generate_captions, generation_config
     from vidlm.families import family_of
@@ -305,32 +228,24 @@ def _caption_rows(model, processor, table, todo, prompt, config, writer, proc, n
 
     import av  # noqa: F401  (imported before the workers fork, so that each does not import it again)
 
+    workers, torch_threads = default_parallelism(shard.proc.local_world_size)
+    workers = workers if config.num_workers is None else config.num_workers
+    torch.set_num_threads(config.torch_threads or torch_threads)
+    model, processor = _load(config, shard.proc)
     text = format_prompt(family_of(model.config), prompt, processor=processor).text
     gen = generation_config(processor, config.max_new_tokens)
     dtype = next(p.dtype for p in model.parameters() if p.is_floating_point())
-    order = _length_order(table, todo) if config.group_by_length else list(todo)
+    order = _length_order(table, shard.rows) if config.group_by_length else list(shard.rows)
     batches = [order[i:i + config.batch_size] for i in range(0, len(order), config.batch_size)]
-    loader = DataLoader(_VideoRows(table, config.num_frames), batch_sampler=batches, num_workers=num_workers,
-                        collate_fn=_Collate(processor, text), prefetch_factor=4 if num_workers else None,
-                        worker_init_fn=_CloseInherited(writer.fd))
-    desc = "captioning" if proc.world_size == 1 else f"captioning (rank 0 of {proc.world_size})"
-    bar = tqdm(total=len(order), unit="video", desc=desc, disable=not (config.progress and proc.rank == 0),
-               smoothing=0.1)
-    start, failed = time.perf_counter(), 0
-    for rows, good_rows, batch, errors in loader:
-        texts = generate_captions(model, processor, batch, gen, dtype) if good_rows else []
-        captions = dict(zip(good_rows, texts, strict=True))  # one caption per decodable row, in batch order
-        records = []
-        for row in rows:
-            record = {ROW: row, **table.rows[row]}
-            if row in captions:
-                records.append({**record, TEXT: captions[row], STATUS: OK, ERROR: ""})
-            else:
-                records.append({**record, TEXT: "", STATUS: FAILED, ERROR: errors[row]})
-                failed += 1
-        writer.write(records)
-        bar.update(len(rows))
-        if failed:
-            bar.set_postfix(failed=failed)
-    bar.close()
-    return time.perf_counter() - start
+    loader = DataLoader(_VideoRows(table, config.num_frames), batch_sampler=batches, num_workers=workers,
+                        collate_fn=_Collate(processor, text), prefetch_factor=4 if workers else None,
+                        worker_init_fn=_CloseInherited(shard.part_fd))
+
+    def records():
+        for rows, good_rows, batch, errors in loader:
+            texts = generate_captions(model, processor, batch, gen, dtype) if good_rows else []
+            captions = dict(zip(good_rows, texts, strict=True))  # one caption per decodable row, in batch order
+            yield [{ROW: row, TEXT: captions[row], STATUS: OK, ERROR: ""} if row in captions else
+                   {ROW: row, TEXT: "", STATUS: FAILED, ERROR: errors[row]} for row in rows]
+
+    return records()

@@ -1,6 +1,10 @@
-"""Crash-safe caption CSVs: the input table, one append-only part file per process, torn-row recovery, the merge.
+"""Crash-safe row-job CSVs: the input table, one append-only part file per process, torn-row recovery, the merge.
 
-For `--output OUT.csv` captioned by W processes (W = 1 for a plain run):
+A row job (`vidlm caption`, `vidlm tag`, …; the run loop is `vidlm.row_jobs`) adds columns to every row of an input
+CSV. Its `Layout` names them: a key column the input must have (checked on resume), the columns it adds, and its row,
+status and error columns. `CAPTION` is `vidlm caption`'s layout; the rest of this text uses its names.
+
+For `--output OUT.csv` written by W processes (W = 1 for a plain run):
 
     OUT.csv.part-0000R-of-0000W       rank R's rows, appended as batches finish (flushed; fsync'd every few seconds)
     OUT.csv.part-0000R-of-0000W.done  written atomically once rank R has finished its shard
@@ -44,20 +48,51 @@ RESERVED = (ROW, TEXT, STATUS, ERROR)
 _PART = re.compile(r"\.part-(\d{5})-of-(\d{5})")
 
 
-class CaptionError(ValueError):
-    """A problem with a captioning run's input, output or settings that the user can fix; the message says how."""
+class RowJobError(ValueError):
+    """A problem with a row job's input, output or settings that the user can fix; the message says how."""
+
+
+CaptionError = RowJobError  # the name captioning code has always raised and caught
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The columns a row job writes: `row`, `key` (an input column, checked on resume), the other input columns,
+    `added`, `status` (`ok`/`failed`), `error`. A job whose input may be another job's output (a captions CSV has
+    row, text, status and error) names its own row/status/error columns, e.g. `tag_status`."""
+
+    command: str = "vidlm caption"  # named in messages: "Run the same `vidlm caption` command again"
+    key: str = PATH
+    key_hint: str = "Name the column that holds the video files `path`."  # said when the input lacks `key`
+    added: tuple[str, ...] = (TEXT,)
+    row: str = ROW
+    status: str = STATUS
+    error: str = ERROR
+
+    @property
+    def reserved(self) -> tuple[str, ...]:
+        """The columns the job writes itself, which the input must not have."""
+        return (self.row, *self.added, self.status, self.error)
+
+    def columns(self, input_columns: list[str]) -> list[str]:
+        return [self.row, self.key, *[c for c in input_columns if c != self.key], *self.added, self.status,
+                self.error]
+
+
+CAPTION = Layout()
 
 
 @dataclass
 class InputTable:
-    """The rows of an input CSV (blank lines skipped) and its columns, as written."""
+    """The rows of an input CSV (blank lines skipped), its columns as written, and the layout of the job's output."""
 
     path: Path
     columns: list[str]
     rows: list[dict[str, str]]
+    layout: Layout = CAPTION
 
     def output_columns(self) -> list[str]:
-        return [ROW, PATH, *[c for c in self.columns if c != PATH], TEXT, STATUS, ERROR]
+        return self.layout.columns(self.columns)
 
     def video_path(self, row: int) -> Path | None:
         """Where row `row`'s video is: relative paths are relative to the CSV's folder; None for an empty path."""
@@ -68,8 +103,9 @@ class InputTable:
         return path if path.is_absolute() else self.path.parent / path
 
 
-def read_input(path) -> InputTable:
-    """Read and check an input CSV: a `path` column, at least one row, no column that the output adds itself.
+def read_input(path, layout: Layout = CAPTION) -> InputTable:
+    """Read and check an input CSV: the layout's key column (`path`), at least one row, no column that the output
+    adds itself.
 
     Read by `vidlm.sources.common.read_csv` (strict): UTF-8 with or without BOM, any line ending; a line that is not
     UTF-8 or has the wrong number of fields is an error naming it.
@@ -84,14 +120,13 @@ def read_input(path) -> InputTable:
     except ValueError as err:
         raise CaptionError(str(err)) from None
     header = csv_table.columns
-    if PATH not in header:
-        raise CaptionError(f"{path} has no `path` column; its columns are {header}. Name the column that holds the "
-                           "video files `path`.")
-    clash = [c for c in header if c in RESERVED]
+    if layout.key not in header:
+        raise CaptionError(f"{path} has no `{layout.key}` column; its columns are {header}. {layout.key_hint}")
+    clash = [c for c in header if c in layout.reserved]
     if clash:
-        raise CaptionError(f"{path} has column(s) {clash}, which vidlm caption writes itself ({list(RESERVED)}); "
-                           "rename them in the input")
-    return InputTable(path, header, [dict(zip(header, fields)) for _, fields in csv_table.rows])
+        raise CaptionError(f"{path} has column(s) {clash}, which {layout.command} writes itself "
+                           f"({list(layout.reserved)}); rename them in the input")
+    return InputTable(path, header, [dict(zip(header, fields)) for _, fields in csv_table.rows], layout)
 
 
 def part_path(output, rank: int, world_size: int) -> Path:
@@ -124,7 +159,7 @@ def _line(values: list[str]) -> str:
 
 @dataclass
 class Scan:
-    """What a caption file holds: its whole records, the length of that valid prefix and of a torn tail after it."""
+    """What a part (or merged) file holds: its whole records, the length of that valid prefix and of a torn tail after it."""
 
     records: list[dict]
     good_bytes: int
@@ -164,8 +199,8 @@ def scan(path, table: InputTable) -> Scan:
                 more = True
             if more:
                 raise CaptionError(f"{path} is damaged after record {len(records)} (byte {pos}): something other "
-                                   "than vidlm caption changed it. Repair that line, or delete the file to caption "
-                                   "its rows again.")
+                                   f"than {table.layout.command} changed it. Repair that line, or delete the file to "
+                                   "process its rows again.")
             break
         records.append(_checked(dict(zip(columns, values)), table, path))
         pos += len(line)
@@ -174,28 +209,29 @@ def scan(path, table: InputTable) -> Scan:
 
 
 def _checked(record: dict, table: InputTable, path) -> dict:
-    row = record[ROW]
+    layout = table.layout
+    row = record[layout.row]
     if not (row.isascii() and row.isdigit()) or int(row) >= len(table.rows):
         raise CaptionError(f"{path} has a record for row {row!r}, but {table.path} has rows 0–{len(table.rows) - 1}: "
                            "it was written for another input. Use another --output, or delete it to start over.")
-    expected = table.rows[int(row)][PATH]
-    if record[PATH] != expected:
-        raise CaptionError(f"{path}: row {row} is {record[PATH]!r}, but row {row} of {table.path} is {expected!r}: the "
+    expected, found = table.rows[int(row)][layout.key], record[layout.key]
+    if found != expected:
+        raise CaptionError(f"{path}: row {row} is {found!r}, but row {row} of {table.path} is {expected!r}: the "
                            "input changed since it was written. Use another --output, or delete it to start over.")
-    if record[STATUS] not in (OK, FAILED):
-        raise CaptionError(f"{path}: row {row} has status {record[STATUS]!r}; expected {OK!r} or {FAILED!r}")
-    record[ROW] = int(row)
+    if record[layout.status] not in (OK, FAILED):
+        raise CaptionError(f"{path}: row {row} has status {record[layout.status]!r}; expected {OK!r} or {FAILED!r}")
+    record[layout.row] = int(row)
     return record
 
 
-def best_records(sources: list[list[dict]]) -> dict[int, dict]:
-    """One record per row: an `ok` caption is final; otherwise the last failed attempt (later sources win)."""
+def best_records(sources: list[list[dict]], layout: Layout = CAPTION) -> dict[int, dict]:
+    """One record per row: an `ok` record is final; otherwise the last failed attempt (later sources win)."""
     best: dict[int, dict] = {}
     for records in sources:
         for record in records:
-            old = best.get(record[ROW])
-            if old is None or old[STATUS] != OK:
-                best[record[ROW]] = record
+            old = best.get(record[layout.row])
+            if old is None or old[layout.status] != OK:
+                best[record[layout.row]] = record
     return best
 
 
@@ -203,10 +239,10 @@ def read_finished(output, table: InputTable) -> dict[int, dict]:
     """The best record of every row finished so far, from the merged file and all parts (torn tails ignored)."""
     output = Path(output)
     sources = [output] if output.exists() else []
-    return best_records([scan(p, table).records for p in [*sources, *list_parts(output)]])
+    return best_records([scan(p, table).records for p in [*sources, *list_parts(output)]], table.layout)
 
 
-def _lock(fd: int, path, shared: bool = False) -> None:
+def _lock(fd: int, path, shared: bool = False, command: str = "vidlm caption") -> None:
     try:
         import fcntl
     except ImportError:  # Windows: no advisory locks; one process per part is then up to the user
@@ -214,7 +250,7 @@ def _lock(fd: int, path, shared: bool = False) -> None:
     try:
         fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
     except BlockingIOError:
-        raise CaptionError(f"{path} is being written by another running `vidlm caption`; let it finish or stop it "
+        raise CaptionError(f"{path} is being written by another running `{command}`; let it finish or stop it "
                            "first") from None
 
 
@@ -270,12 +306,12 @@ class PartWriter:
         created = not self.path.exists()
         self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
         try:
-            _lock(self.fd, self.path)
+            _lock(self.fd, self.path, command=table.layout.command)
             found = scan(self.path, table)
             if found.tail_bytes:
                 if found.good_bytes:
                     warnings.warn(f"{self.path}: dropped a torn last row ({found.tail_bytes} bytes) left by an "
-                                  "interrupted run; that row is captioned again", stacklevel=2)
+                                  "interrupted run; that row is processed again", stacklevel=2)
                 os.ftruncate(self.fd, found.good_bytes)
             if found.good_bytes == 0:
                 self._write(_line(self.columns))
@@ -334,15 +370,15 @@ def merge(output, table: InputTable) -> list[dict]:
         sources = [scan(output, table).records] if output.exists() else []
         for part in parts:
             with open(part, "rb") as f:
-                _lock(f.fileno(), part, shared=True)
+                _lock(f.fileno(), part, shared=True, command=table.layout.command)
                 sources.append(scan(part, table).records)
-        best = best_records(sources)
+        best = best_records(sources, table.layout)
         missing = [i for i in range(len(table.rows)) if i not in best]
         if missing:
             raise CaptionError(
                 f"Cannot merge into {output}: {len(missing)} of {len(table.rows)} rows of {table.path} have no "
-                f"caption yet (rows {missing[:10]}{' …' if len(missing) > 10 else ''}). Run the same `vidlm caption` "
-                "command again to caption them; it resumes from the parts."
+                f"record yet (rows {missing[:10]}{' …' if len(missing) > 10 else ''}). Run the same "
+                f"`{table.layout.command}` command again to process them; it resumes from the parts."
             )
         columns = table.output_columns()
         with _space_for(output), atomic_path(output) as tmp:
