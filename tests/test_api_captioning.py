@@ -205,6 +205,17 @@ def test_retries_used_up_stop_the_run_in_one_line_and_the_same_command_resumes(c
     assert (usage["this_run"]["requests"], usage["total"]["requests"]) == (6, 11)  # earlier runs counted in total
 
 
+def test_a_retry_after_longer_than_retry_max_s_stops_the_run(clips, server, key_env, tmp_path):
+    source, _ = clips
+    server.faults.append("429")
+    server.retry_after = 3600
+    start = time.perf_counter()
+    with pytest.raises(CaptionError, match=r"asks to wait 3600 s before the next request \(Retry-After\), longer "
+                                           r"than retry_max_s=2: run the same command again later"):
+        caption_csv(config_for(source, tmp_path / "captions.csv", server.url, concurrency=1))
+    assert time.perf_counter() - start < 10
+
+
 def test_a_video_the_server_refuses_fails_alone_and_retry_failed_captions_it(clips, expected, server, key_env,
                                                                              tmp_path):
     source, _ = clips

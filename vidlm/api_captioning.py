@@ -16,8 +16,9 @@ What happens when it keeps failing:
 - the key is refused (401/403), the model or URL is unknown (404), or retries of 429/5xx/timeouts/connection errors
   are used up: the run stops with a one-line `CaptionError`; the rows written so far are kept and the same command
   resumes.
-The output columns, part files and resume are those of local captioning (`vidlm.batch_captioning`); run.json gets
-the request, retry and token counts and, with prices set, a cost estimate.
+The output columns, part files and resume are those of local captioning (`vidlm.row_jobs` runs both). run.json's
+`api_usage` has the requests, retries by cause and tokens of this run and of all runs into the output (resumes
+included), and with prices set a cost estimate; it is rewritten every few seconds, so a kill loses little of it.
 
 The key is read from the environment variable `api_key_env` names and nothing else: it is not a setting, so it
 never reaches run.json, and messages built from server replies have it masked.
