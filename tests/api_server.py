@@ -5,11 +5,11 @@
         ... base_url=server.url ...
 
 It decodes each request's JPEG data URIs back into frames and answers with `caption_fn(frames, prompt,
-max_tokens)` → (caption, prompt_tokens, completion_tokens). Faults, taken one per request in order:
-"429" (with Retry-After: `retry_after` seconds), "500", "503", "400" (echoing the key), "timeout" (answers after `slow_s`, later than
-the client waits), "not json", "no choices", "no content". None passes one request through. `log` keeps every request: arrival time, what was
-answered, the frames and prompt. A request with the wrong key gets 401 with the key echoed in the body, as some
-servers do, so the tests can check that vidlm never repeats it.
+max_tokens)` → (caption, prompt_tokens, completion_tokens). Faults, taken one per request in order: "429" (with
+Retry-After: `retry_after` seconds), "500", "503", "400" (echoing the key), "timeout" (answers after `slow_s`, later
+than the client waits), "not json", "no choices", "no content"; None lets one request through. `log` keeps every
+request: arrival time, what was answered, the frames and prompt. A request with the wrong key gets 401 with the key
+echoed in the body, as some servers do, so the tests can check that vidlm never repeats it.
 """
 
 from __future__ import annotations
