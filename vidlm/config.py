@@ -299,7 +299,8 @@ class CaptionConfig(CaptioningSettings, _CaptionFiles):
     # Captioning through an OpenAI-compatible server (vidlm.api_captioning); model is then the server's model name.
     backend: Literal["local", "openai"] = setting("local", "local: load the model in this process; openai: send "
                                                   "frames to an OpenAI-compatible chat-completions server (OpenAI, "
-                                                  "vLLM, Ollama; needs `pip install vidlm[api]`)")
+                                                  "vLLM, Ollama; needs `pip install vidlm[api]`), model then being "
+                                                  "the server's model name, e.g. gpt-4o")
     base_url: str | None = setting(None, "openai backend: the server's API root, e.g. http://localhost:8000/v1 "
                                          "(vLLM) or http://localhost:11434/v1 (Ollama); default: OpenAI's",
                                    nonempty=True, metavar="URL")
