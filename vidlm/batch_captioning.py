@@ -57,7 +57,7 @@ def check_config(config: CaptionConfig) -> None:
     if config.adapter is not None and not Path(config.adapter, "adapter_config.json").is_file():
         raise CaptionError(f"No LoRA adapter in {config.adapter!r} (adapter_config.json missing): pass the folder "
                            "finetune wrote (…/adapter), or leave --adapter out to caption with the base model")
-    problem = model_source_problem(config.model)
+    problem = model_source_problem(config.model) if config.backend == "local" else None  # else the server's name
     if problem:
         raise CaptionError(problem)
 
@@ -67,6 +67,11 @@ def settings(config: CaptionConfig, prompt: str) -> dict:
     def where(p):
         return str(Path(p).resolve()) if p is not None and Path(p).exists() else p
 
+    if config.backend == "openai":
+        return {"backend": config.backend, "model": config.model, "base_url": config.base_url,
+                "frame_positions": config.positions(), "num_frames": config.num_frames, "image_size":
+                config.image_size, "jpeg_quality": config.jpeg_quality, "image_detail": config.image_detail,
+                "prompt": prompt, "max_new_tokens": config.max_new_tokens, "temperature": config.temperature}
     return {"model": where(config.model), "adapter": where(config.adapter), "quantization": config.quantization,
             "num_frames": config.num_frames, "prompt": prompt, "max_new_tokens": config.max_new_tokens}
 
@@ -83,6 +88,10 @@ def caption_csv(config: CaptionConfig) -> CaptionResult:
     job = RowJob(table, config.output_csv, settings(config, prompt), config, retry_failed=config.retry_failed,
                  fsync_every_s=config.fsync_every_s, wait_timeout_s=config.wait_timeout_s, progress=config.progress,
                  unit="video", desc="captioning")
+    if config.backend == "openai":
+        from vidlm.api_captioning import caption_through_api
+
+        return CaptionResult.of(caption_through_api(job, config, prompt))
     import torch
 
     threads = torch.get_num_threads()

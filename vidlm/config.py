@@ -315,6 +315,68 @@ class CaptionConfig(CaptioningSettings, _CaptionFiles):
     wait_timeout_s: float = setting(1800.0, "rank 0 gives up waiting for the other parts when none has grown for "
                                             "this long; also bounds the start-up barrier", gt=0)
     progress: bool = setting(True, "show a progress bar (videos/s and ETA) on rank 0")
+    # Captioning through an OpenAI-compatible server (vidlm.api_captioning); model is then the server's model name.
+    backend: Literal["local", "openai"] = setting("local", "local: load the model in this process; openai: send "
+                                                  "frames to an OpenAI-compatible chat-completions server (OpenAI, "
+                                                  "vLLM, Ollama; needs `pip install vidlm[api]`), model then being "
+                                                  "the server's model name, e.g. gpt-4o")
+    base_url: str | None = setting(None, "openai backend: the server's API root, e.g. http://localhost:8000/v1 "
+                                         "(vLLM) or http://localhost:11434/v1 (Ollama); default: OpenAI's",
+                                   nonempty=True, metavar="URL")
+    api_key_env: str = setting("OPENAI_API_KEY", "openai backend: the environment variable that holds the API key "
+                                                 "(the key is never a setting, so it never reaches run.json)",
+                               nonempty=True, metavar="NAME")
+    frame_positions: str | None = setting(None, "openai backend: where frames are taken, as comma-separated "
+                                                "fractions of the video, or 'uniform' for num_frames uniform frames; "
+                                                "default: 0.1,0.5,0.9", nonempty=True, metavar="F,F,...")
+    image_size: int | None = setting(None, "openai backend: shorter side of the frames sent, in pixels; default: "
+                                           "as decoded", ge=16)
+    jpeg_quality: int = setting(90, "openai backend: JPEG quality of the frames sent", ge=1, le=95)
+    image_detail: Literal["auto", "low", "high"] = setting("auto", "openai backend: OpenAI's image detail (low: "
+                                                                   "fewer tokens per frame); auto sends none")
+    temperature: float = setting(0.0, "openai backend: sampling temperature (0: as close to greedy as the server "
+                                      "allows)", ge=0, le=2)
+    concurrency: int = setting(8, "openai backend: requests in flight at once", ge=1)
+    max_retries: int = setting(6, "openai backend: retries of a request after 429, 5xx, a timeout, a dropped "
+                                  "connection or a malformed reply", ge=0)
+    retry_base_s: float = setting(1.0, "openai backend: the first backoff; it doubles per retry, with jitter (a "
+                                       "server's Retry-After wins)", gt=0)
+    retry_max_s: float = setting(60.0, "openai backend: the longest wait before a retry; a longer Retry-After "
+                                       "stops the run (resumable)", gt=0)
+    request_timeout_s: float = setting(120.0, "openai backend: seconds one request may take", gt=0)
+    price_input_per_1m: float | None = setting(None, "openai backend: price of 1M prompt tokens, for the cost "
+                                                     "estimate in run.json", ge=0)
+    price_output_per_1m: float | None = setting(None, "openai backend: price of 1M completion tokens", ge=0)
+
+    def check(self) -> None:
+        super().check()
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", self.api_key_env):
+            # Not echoed: a key pasted here by mistake must not reach the terminal or a log.
+            raise ConfigError("api_key_env must be the name of an environment variable (letters, digits and _), "
+                              "such as OPENAI_API_KEY, not the key itself; the value given is not shown")
+        if self.backend == "local":
+            if self.frame_positions is not None:
+                raise ConfigError(f"frame_positions={self.frame_positions!r} applies to backend 'openai'; the local "
+                                  "backend samples num_frames frames uniformly")
+            return
+        if self.adapter is not None:
+            raise ConfigError(f"adapter={self.adapter!r} cannot be used with backend 'openai' (the server holds the "
+                              "weights); leave --adapter out, or use --backend local")
+        self.positions()
+
+    def positions(self) -> list[float] | None:
+        """The openai backend's frame positions (fractions of the video), or None for num_frames uniform frames."""
+        text = "0.1,0.5,0.9" if self.frame_positions is None else self.frame_positions.strip()
+        if text == "uniform":
+            return None
+        try:
+            values = [float(v) for v in text.split(",")]
+        except ValueError:
+            values = []
+        if not values or not all(0 <= v <= 1 for v in values):
+            raise ConfigError(f"frame_positions must be 'uniform' or comma-separated fractions from 0 to 1 (e.g. "
+                              f"0.1,0.5,0.9), got {self.frame_positions!r}")
+        return values
 
 
 @dataclass

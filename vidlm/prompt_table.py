@@ -18,6 +18,17 @@ PROMPTS = {
     "summary": "Summarize what happens in the video from beginning to end.",
     "objects": "List the main objects in the video and their colours.",
     "motion": "Describe how the main object moves in the video.",
+    # Long and with examples: meant for large models (through an API, say), which follow the examples' form.
+    "detailed_examples": (
+        "Describe this video in detail for a video dataset. The images are frames of one clip, in order. Say where "
+        "it takes place, who and what is in it with their colours, what happens from start to end, and how the "
+        "camera moves (static, pan, tilt, zoom). Write one paragraph of plain sentences in the present tense, "
+        "describe only what is visible, and do not mention frames or images.\n"
+        "Example: A woman in a red raincoat walks a brown dog along a wet city pavement at dusk. Shop windows glow "
+        "on the left and cars pass behind them. The dog stops to sniff a lamppost, she waits, and they walk on. "
+        "The camera pans right to follow them.\n"
+        "Example: Waves roll onto an empty sandy beach under a grey sky. White foam spreads up the sand and drains "
+        "back. A seagull lands near the water and walks out of view. The camera is static."),
 }
 
 
