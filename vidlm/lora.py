@@ -101,8 +101,8 @@ def _count(param) -> int:
 def _part(name: str, fam: Family) -> str:
     if "lora_" in name:
         return "lora"
+    if fam.projector.split(".")[-1] in name:  # first: Qwen's projector (`visual.merger`) sits inside its tower
+        return "projector"
     if any(v.split(".")[-1] in name for v in fam.vision_modules):
         return "vision"
-    if fam.projector.split(".")[-1] in name:
-        return "projector"
     return "language model"
