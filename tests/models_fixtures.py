@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 FAMILIES = ["llava-next-video", "video-llava"]  # the fixed-size families, with the documented `USER:` prompt form
-ALL_FAMILIES = [*FAMILIES, "qwen2.5-vl"]
+ALL_FAMILIES = [*FAMILIES, "qwen2.5-vl", "qwen3-vl"]
 
 
 @pytest.fixture(scope="session")

@@ -44,6 +44,12 @@ EXPECTED_VISUAL = {
     "llava-next-video": {(4, 64, 64): 64, (6, 100, 60): 96},
     "video-llava": {(4, 64, 64): 260, (6, 100, 60): 390},
     "qwen2.5-vl": {(4, 64, 64): 2 * 2 * 2, (5, 100, 60): 3 * 4 * 2, (6, 64, 64): 3 * 2 * 2, (4, 100, 60): 2 * 4 * 2},
+    # Qwen3-VL: 32 px cells within a pixel budget over the whole clip (128² px × frames ≤ 128²·… see TINY_PIXELS):
+    # 4 frames of 64² fit (2×2 cells); 6 frames of 64² shrink to 32² (1 cell); 100×60 at 4 or 5 frames shrinks to
+    # 64×32 (2 cells). Per temporal pair `<t seconds>` (word-level tiny tokenizer: `<`, digit, `.`, digit,
+    # `seconds`, `>` = 6 tokens) + vision start/end = 8 more tokens.
+    "qwen3-vl": {(4, 64, 64): 2 * (4 + 8), (6, 64, 64): 3 * (1 + 8), (4, 100, 60): 2 * (2 + 8),
+                 (5, 100, 60): 3 * (2 + 8)},
 }
 
 

@@ -16,7 +16,7 @@ from vidlm.collate import IGNORE_INDEX, TrainCollator, encode, show_supervised
 from vidlm.families import get_family
 from vidlm.prompts import format_prompt
 
-QWEN = ["qwen2.5-vl"]
+QWEN = ["qwen2.5-vl", "qwen3-vl"]
 ANSWERS = ["The red circle moves left.", "1999 was the year.", "红色的圆向左移动。", "🙂 a happy clip",
            "First line.\nSecond line."]
 
@@ -81,8 +81,11 @@ def test_a_batch_packs_clips_of_different_frame_counts_and_sizes(family_checkpoi
     clips = [random_frames(0, num_frames=4), np.random.default_rng(1).integers(0, 256, (6, 100, 60, 3), np.uint8)]
     features = [encode(processor, prompt, clip, fam) for clip in clips]
     batch = TrainCollator(processor.tokenizer.pad_token_id, fam.packed_inputs)(features)
-    assert batch["video_grid_thw"].tolist() == [[2, 4, 4], [3, 8, 4]]  # (pairs, patch rows, patch columns)
-    assert batch["pixel_values_videos"].shape[0] == 2 * 4 * 4 + 3 * 8 * 4
+    # (temporal pairs, patch rows, patch columns): Qwen2.5-VL 64² → 56² and 100×60 → 112×56 in 14 px patches;
+    # Qwen3-VL 64² and, within its clip budget, 100×60 → 64×32, in 16 px patches
+    grids = {"qwen2.5-vl": [[2, 4, 4], [3, 8, 4]], "qwen3-vl": [[2, 4, 4], [3, 4, 2]]}[family]
+    assert batch["video_grid_thw"].tolist() == grids
+    assert batch["pixel_values_videos"].shape[0] == sum(t * h * w for t, h, w in grids)
     model.eval()
     with torch.no_grad():
         together = model(**batch).loss
@@ -93,14 +96,14 @@ def test_a_batch_packs_clips_of_different_frame_counts_and_sizes(family_checkpoi
     assert torch.allclose(together, mean, atol=1e-5), (together, mean)
 
 
-@pytest.fixture(scope="module")
-def trained_qwen(family_checkpoints, synthetic_data, tmp_path_factory):
+@pytest.fixture(scope="module", params=QWEN)
+def trained_qwen(request, family_checkpoints, synthetic_data, tmp_path_factory):
     from models_fixtures import TRAIN_SETTINGS
     from vidlm.data import read_captions_csv
     from vidlm.train import FinetuneConfig, finetune
 
     settings = {**TRAIN_SETTINGS, "logging_steps": 2}
-    config = FinetuneConfig(model=family_checkpoints["qwen2.5-vl"], quantization="4bit", max_steps=16,
+    config = FinetuneConfig(model=family_checkpoints[request.param], quantization="4bit", max_steps=16,
                             output_dir=str(tmp_path_factory.mktemp("qwen-run")), **settings)
     return finetune(config, read_captions_csv(synthetic_data["train"]), verbose=False), config
 
@@ -113,9 +116,11 @@ def test_a_few_qlora_steps_lower_the_loss_and_run_json_records_the_sampling(trai
     assert all("lora_" in n and "language_model" in n or "merger" in n for n in trainable)
     assert any("merger" in n for n in trainable)  # train_projector: Qwen's projector is its patch merger
     record = json.loads(result.record_path.read_text())
-    assert record["family"] == "qwen2.5-vl"
-    assert record["sampling"] == {"num_frames": 4, "fps": 2.0, "max_pixels": 768 * 28 * 28, "temporal_patch": 2,
-                                  "timestamps": False}
+    family = get_family(record["family"])
+    assert record["config"]["model"] == config.model and family.name in config.model
+    assert record["sampling"] == {"num_frames": 4, "fps": 2.0, "temporal_patch": 2, **{
+        "qwen2.5-vl": {"max_pixels": 768 * 28 * 28, "pixels_over": "frame", "timestamps": False},
+        "qwen3-vl": {"max_pixels": 24576 * 32 * 32, "pixels_over": "clip", "timestamps": True}}[family.name]}
 
 
 def test_left_padded_batched_captions_equal_one_at_a_time(trained_qwen, synthetic_data):
@@ -135,7 +140,8 @@ def test_left_padded_batched_captions_equal_one_at_a_time(trained_qwen, syntheti
     assert all(c for c in batched)
 
 
-def test_vidlm_caption_with_a_qwen_checkpoint(family_checkpoints, synthetic_data, tmp_path):
+@pytest.mark.parametrize("family", QWEN)
+def test_vidlm_caption_with_a_qwen_checkpoint(family_checkpoints, synthetic_data, tmp_path, family):
     from vidlm.cli import main
 
     rows = list(csv.DictReader(open(synthetic_data["test"], newline="")))[:3]
@@ -145,7 +151,7 @@ def test_vidlm_caption_with_a_qwen_checkpoint(family_checkpoints, synthetic_data
         writer.writeheader()
         writer.writerows({"path": str(synthetic_data["test"].parent / r["path"])} for r in rows)
     out = tmp_path / "captions.csv"
-    main(["caption", str(source), "--output", str(out), "--model", family_checkpoints["qwen2.5-vl"],
+    main(["caption", str(source), "--output", str(out), "--model", family_checkpoints[family],
           "--num-frames", "4", "--max-new-tokens", "4", "--no-progress"])
     written = list(csv.DictReader(open(out, newline="")))
     assert [r["path"] for r in written] == [str(synthetic_data["test"].parent / r["path"]) for r in rows]

@@ -16,15 +16,18 @@ from vidlm.synthetic import COLOURS, DIRECTIONS, PROMPT, SHAPES, all_specs
 
 _EXTRA_WORDS = (
     "user assistant system : . , ? ! ' what is in the video describe this clip happening shape colour color "
-    "moves moving move to from left right up down which direction does it and of an one object briefly short "
-    "you are a helpful seconds"  # Qwen's default system turn and Qwen3-VL's `<0.5 seconds>` frame times
+    "moves moving move to from left right up down which direction does it and of an one object briefly short"
 )
+# Words only the chat-template families' prompts have: Qwen2.5-VL's default system turn, Qwen3-VL's `<0.5 seconds>`
+# frame times. Kept out of the LLaVA families' vocabulary, which the demo's results depend on.
+_TEMPLATE_WORDS = "you are a helpful seconds < > 0 1 2 3 4 5 6 7 8 9"
 
 
-def tokenizer_corpus() -> list[str]:
+def tokenizer_corpus(family: str = "llava-next-video") -> list[str]:
     """The sentences the tiny tokenizer's vocabulary is learned from."""
     captions = [spec.caption for spec in all_specs()]
-    return [*captions, PROMPT, _EXTRA_WORDS, " ".join([*COLOURS, *SHAPES, *DIRECTIONS])]
+    extra = [_TEMPLATE_WORDS] if get_family(family).video_placeholder is None else []
+    return [*captions, PROMPT, _EXTRA_WORDS, " ".join([*COLOURS, *SHAPES, *DIRECTIONS]), *extra]
 
 
 def build_tokenizer(family: str = "llava-next-video"):
@@ -39,7 +42,7 @@ def build_tokenizer(family: str = "llava-next-video"):
     tok = Tokenizer(models.WordLevel(unk_token="<unk>"))
     tok.normalizer = normalizers.Lowercase()
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    tok.train_from_iterator(tokenizer_corpus(), trainers.WordLevelTrainer(special_tokens=specials))
+    tok.train_from_iterator(tokenizer_corpus(family), trainers.WordLevelTrainer(special_tokens=specials))
     if "bos" in roles:
         tok.post_processor = processors.TemplateProcessing(
             single=f"{roles['bos']} $A", pair=f"{roles['bos']} $A {roles['bos']} $B",
@@ -49,7 +52,7 @@ def build_tokenizer(family: str = "llava-next-video"):
     return PreTrainedTokenizerFast(
         tokenizer_object=tok, bos_token=roles.get("bos"), eos_token=roles["eos"], unk_token="<unk>",
         pad_token=roles["pad"], extra_special_tokens={"video_token": roles["video"], "image_token": roles["image"]},
-        model_max_length=4096,
+        model_max_length=1024 if fam.video_placeholder is not None else 2048,  # the tiny configs' positions
     )
 
 

@@ -27,8 +27,10 @@ class Sampling:
 
     num_frames: frames per clip (uniformly spread); with `fps`, the most frames a clip may have.
     fps: sample this many frames per second (capped at `num_frames`) instead of a fixed count; None: fixed count.
-    max_pixels: the per-frame pixel budget the processor resizes every frame into (dynamic resolution, aspect kept);
-        None: the processor resizes every frame to one fixed size, so the visual token count depends on frames only.
+    max_pixels: the pixel budget the processor resizes frames into (dynamic resolution, aspect kept), over each
+        frame or over the whole clip (`pixels_over`); None: the processor resizes every frame to one fixed size, so
+        the visual token count depends on frames only.
+    pixels_over: "frame" (Qwen2.5-VL) or "clip" (Qwen3-VL: frames × height × width ≤ max_pixels).
     temporal_patch: consecutive frames merged into one temporal patch (Qwen: 2 — an odd count is padded).
     timestamps: the processor writes each frame's time into the prompt (Qwen3-VL, SmolVLM2).
     """
@@ -36,6 +38,7 @@ class Sampling:
     num_frames: int
     fps: float | None = None
     max_pixels: int | None = None
+    pixels_over: str = "frame"
     temporal_patch: int = 1
     timestamps: bool = False
 
