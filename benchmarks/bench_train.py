@@ -314,7 +314,6 @@ def build(name: str, quantization: str, gradient_checkpointing: bool, tiny: bool
         model = quantize_language_model(model, dtype)
     settings = LoraSettings(r=lora_r, alpha=2 * lora_r, dropout=0.05, gradient_checkpointing=gradient_checkpointing)
     if arch.family:
-        model.vidlm_family = arch.family
         return apply_lora(model, settings, arch.family, verbose=False)
     return _apply_lora_without_family(model, settings)
 

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-FAMILIES = ["llava-next-video", "video-llava"]
+FAMILIES = ["llava-next-video", "video-llava"]  # the fixed-size families, with the documented `USER:` prompt form
+ALL_FAMILIES = [*FAMILIES, "qwen2.5-vl", "qwen3-vl"]
 
 
 @pytest.fixture(scope="session")
@@ -13,6 +14,17 @@ def tiny_checkpoints(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("checkpoints")
     return {family: str(make_tiny_checkpoint(family, root / family)) for family in FAMILIES}
+
+
+@pytest.fixture(scope="session")
+def family_checkpoints(tiny_checkpoints, tmp_path_factory):
+    """{family: path} of a tiny checkpoint of every family (`tiny_checkpoints` holds the LLaVA ones only, whose
+    prompt form many tests spell out)."""
+    from vidlm.tiny import make_tiny_checkpoint
+
+    root = tmp_path_factory.mktemp("family-checkpoints")
+    return {**tiny_checkpoints, **{family: str(make_tiny_checkpoint(family, root / family))
+                                   for family in ALL_FAMILIES if family not in tiny_checkpoints}}
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,7 @@ import transformers
 
 from models_fixtures import FAMILIES, random_frames
 from vidlm.collate import (IGNORE_INDEX, TokenBudgetError, TrainCollator, check_token_budget, encode,
-                           generation_batch, show_supervised)
+                           generation_batch, show_supervised, visual_tokens)
 from vidlm.families import get_family
 from vidlm.models import load_processor
 from vidlm.prompts import format_prompt
@@ -69,7 +69,7 @@ def test_token_budget_check_fires_with_what_to_change(tiny_checkpoints, family):
     fam = get_family(family)
     prompts = [format_prompt(family, "Describe the video.", "a red circle moves left", processor=processor)]
     budget = check_token_budget(processor, config, fam, 4, prompts, max_length=1024)
-    assert budget.visual_tokens == 4 * fam.tokens_per_frame(config)
+    assert budget.visual_tokens == [visual_tokens(processor, fam, 4, 64, 64)]
     assert budget.longest == len(encode(processor, prompts[0], random_frames(0))["input_ids"])
     with pytest.raises(TokenBudgetError) as err:
         check_token_budget(processor, config, fam, 4, prompts, max_length=budget.longest - 1, ids=["clip_7"])
@@ -77,21 +77,20 @@ def test_token_budget_check_fires_with_what_to_change(tiny_checkpoints, family):
     assert "clip_7" in message and "num_frames" in message and f"max_length to ≥ {budget.longest}" in message
 
 
-def test_the_real_7b_budget_of_32_frames_exceeds_vicunas_4096_positions():
-    """LLaVA-NeXT-Video-7B with its 32 training frames needs 4,608 visual tokens: the check says so up front."""
-    from vidlm.prompts import Prompt
+def test_the_real_7b_budget_of_32_frames_exceeds_vicunas_4096_positions(tiny_checkpoints):
+    """LLaVA-NeXT-Video-7B's processor (336 px, patch 14, pooled 2×2) with its 32 training frames expands the video
+    into 4,608 tokens: the check, asking that processor, says so up front."""
+    from transformers import LlavaNextVideoVideoProcessor
 
-    class Tok:
-        def __call__(self, text):
-            return {"input_ids": list(range(20))}
-
-    class Proc:
-        tokenizer = Tok()
-
+    processor = load_processor(tiny_checkpoints["llava-next-video"])
+    processor.video_processor = LlavaNextVideoVideoProcessor(size={"shortest_edge": 336},
+                                                             crop_size={"height": 336, "width": 336})
+    processor.patch_size = 14
     config = transformers.LlavaNextVideoConfig()
     config.text_config.max_position_embeddings = 4096
-    with pytest.raises(TokenBudgetError, match=r"32 frames × 144 tokens per frame = 4608 visual tokens"):
-        check_token_budget(Proc(), config, get_family("llava-next-video"), 32, [Prompt("x")])
+    prompt = format_prompt("llava-next-video", "Describe the video.", "a red circle moves left", processor=processor)
+    with pytest.raises(TokenBudgetError, match=r"at 32 frames the longest \(0\) is 4608 visual tokens"):
+        check_token_budget(processor, config, get_family("llava-next-video"), 32, [prompt])
 
 
 def test_a_prompt_without_the_video_placeholder_is_rejected(tiny_checkpoints):

@@ -1,18 +1,20 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import transformers
 
-from models_fixtures import FAMILIES, random_frames
-from vidlm.families import family_of, get_family
+from models_fixtures import ALL_FAMILIES, FAMILIES, family_checkpoints, random_frames  # noqa: F401  (fixture)
+from vidlm.families import family_names, family_of, get_family
 from vidlm.models import load_model, load_processor, quantization_config
 
 
 def test_unknown_family_lists_the_known_ones():
-    with pytest.raises(ValueError, match=r"Unknown family 'llava'; known: \['llava-next-video', 'video-llava'\]"):
+    with pytest.raises(ValueError, match=r"Unknown family 'llava'; known: \['llava-next-video', 'qwen2.5-vl', "):
         get_family("llava")
+    assert set(ALL_FAMILIES) == set(family_names())  # every family file is tested
 
 
 def test_families_name_the_real_hub_checkpoints():
@@ -20,12 +22,6 @@ def test_families_name_the_real_hub_checkpoints():
     assert get_family("video-llava").hub_id == "LanguageBind/Video-LLaVA-7B-hf"
     assert get_family("video-llava").num_frames == 8
     assert get_family("llava-next-video").num_frames == 32
-
-
-def test_tokens_per_frame_of_the_7b_configs():
-    """144 tokens per frame for LLaVA-NeXT-Video (336 px, pooled) and 257 for Video-LLaVA (224 px + CLS)."""
-    assert get_family("llava-next-video").tokens_per_frame(transformers.LlavaNextVideoConfig()) == 144
-    assert get_family("video-llava").tokens_per_frame(transformers.VideoLlavaConfig()) == 257
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -41,32 +37,59 @@ def test_tiny_checkpoint_is_a_real_safetensors_checkpoint(tiny_checkpoints, fami
                                       skip_special_tokens=True) == "a red circle moves left"
 
 
-@pytest.mark.parametrize("family", FAMILIES)
-def test_processor_expands_video_to_frames_times_tokens_per_frame(tiny_checkpoints, family):
-    path = tiny_checkpoints[family]
-    processor, config = load_processor(path), transformers.AutoConfig.from_pretrained(path)
-    fam = family_of(config)
-    inputs = processor(text=["USER: <video>hi ASSISTANT:"], videos=[random_frames(0, num_frames=4)])
-    video_id = processor.tokenizer.convert_tokens_to_ids("<video>")
-    assert int((inputs["input_ids"] == video_id).sum()) == 4 * fam.tokens_per_frame(config)
+# (frames, height, width) -> visual tokens, by each architecture's arithmetic: LLaVA-NeXT-Video pools 8×8 patches
+# of its 64 px frames to 16; Video-LLaVA keeps 8×8 + CLS = 65 per frame; Qwen2.5-VL resizes to multiples of 28 px
+# (64×64 → 56×56, 100×60 → 112×56, 6 frames as 3 temporal pairs, 5 padded to 6) and merges 2×2 patches of 14 px.
+EXPECTED_VISUAL = {
+    "llava-next-video": {(4, 64, 64): 64, (6, 100, 60): 96},
+    "video-llava": {(4, 64, 64): 260, (6, 100, 60): 390},
+    "qwen2.5-vl": {(4, 64, 64): 2 * 2 * 2, (5, 100, 60): 3 * 4 * 2, (6, 64, 64): 3 * 2 * 2, (4, 100, 60): 2 * 4 * 2},
+    # Qwen3-VL: 32 px cells within a pixel budget over the whole clip (128² px × frames ≤ 128²·… see TINY_PIXELS):
+    # 4 frames of 64² fit (2×2 cells); 6 frames of 64² shrink to 32² (1 cell); 100×60 at 4 or 5 frames shrinks to
+    # 64×32 (2 cells). Per temporal pair `<t seconds>` (word-level tiny tokenizer: `<`, digit, `.`, digit,
+    # `seconds`, `>` = 6 tokens) + vision start/end = 8 more tokens.
+    "qwen3-vl": {(4, 64, 64): 2 * (4 + 8), (6, 64, 64): 3 * (1 + 8), (4, 100, 60): 2 * (2 + 8),
+                 (5, 100, 60): 3 * (2 + 8)},
+}
 
 
-@pytest.mark.parametrize("family", FAMILIES)
-def test_tiny_checkpoint_loads_in_4bit_on_cpu(tiny_checkpoints, family):
+@pytest.mark.parametrize("family", ALL_FAMILIES)
+def test_budget_count_equals_the_processors_expanded_length(family_checkpoints, family):
+    """Two resolutions × two frame counts: the budget's length of a sample is the length `encode` gives it."""
+    from vidlm.collate import encode, token_budget
+    from vidlm.prompts import format_prompt
+
+    processor, fam = load_processor(family_checkpoints[family]), get_family(family)
+    prompt = format_prompt(fam, "Describe the video.", "a red circle moves left", processor=processor)
+    for (frames, height, width), visual in EXPECTED_VISUAL[family].items():
+        budget = token_budget(processor, fam, frames, [prompt], 10_000, video_sizes=[(height, width)])
+        clip = np.random.default_rng(frames).integers(0, 256, (frames, height, width, 3), dtype=np.uint8)
+        assert budget.visual_tokens == [visual], (frames, height, width)
+        assert budget.totals == [len(encode(processor, prompt, clip, fam)["input_ids"])]
+
+
+@pytest.mark.parametrize("family", ALL_FAMILIES)
+def test_tiny_checkpoint_loads_in_4bit_on_cpu(family_checkpoints, family):
     from bitsandbytes.nn import Linear4bit
 
-    model = load_model(tiny_checkpoints[family], quantization="4bit")
+    from vidlm.collate import generation_batch
+    from vidlm.prompts import format_prompt
+
+    model = load_model(family_checkpoints[family], quantization="4bit")
     fam = get_family(family)
     q_proj = model.model.language_model.layers[0].self_attn.q_proj
     assert isinstance(q_proj, Linear4bit) and q_proj.weight.quant_type == "nf4"
     # vision tower(s), projector and lm_head stay in full precision
-    assert model.model.multi_modal_projector.linear_1.weight.dtype == torch.float32
+    projector = model.get_submodule(fam.projector)
+    assert not any(isinstance(m, Linear4bit) for m in projector.modules())
+    assert all(p.dtype == torch.float32 for p in projector.parameters())
     assert model.lm_head.weight.dtype == torch.float32
     for name in fam.vision_modules:
         tower = model.get_submodule(name)
         assert not any(isinstance(m, Linear4bit) for m in tower.modules())
-    processor = load_processor(tiny_checkpoints[family])
-    inputs = processor(text=["USER: <video>hi ASSISTANT:"], videos=[random_frames(1)], return_tensors="pt")
+    processor = load_processor(family_checkpoints[family])
+    text = format_prompt(fam, "hi", processor=processor).text
+    inputs = generation_batch(processor, [text], [random_frames(1)], fam)
     with torch.no_grad():
         logits = model(**inputs).logits
     assert logits.shape == (1, inputs["input_ids"].shape[1], len(processor.tokenizer))

@@ -67,7 +67,6 @@ def load_adapter(base_id: str, adapter, subfolder: str | None = None, quantizati
     base = load_model(base_id, quantization=quantization, dtype=dtype, device_map=device_map, **load_options)
     with peft_quietly():
         model = PeftModel.from_pretrained(base, where, is_trainable=is_trainable, **kwargs)
-    model.vidlm_family = base.vidlm_family
     return model if is_trainable else model.eval()
 
 

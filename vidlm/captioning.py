@@ -34,19 +34,19 @@ def load_finetuned(model_id: str, adapter_dir, quantization="4bit", device_map=N
                         device_map=device_map, **load_options)
 
 
-def caption_videos(model, processor, videos: list, prompt: str | list[str] = PROMPT, num_frames: int = 8,
-                   batch_size: int = 8, max_new_tokens: int = 64, progress: bool = True) -> list[str]:
-    """One caption per video (paths or frame arrays [T, H, W, 3]), in input order.
+def caption_videos(model, processor, videos: list, prompt: str | list[str] = PROMPT, num_frames: int | None = None,
+                   batch_size: int = 8, max_new_tokens: int = 64, progress: bool = True, family=None) -> list[str]:
+    """One caption per video (paths, `VideoClip`s or frame arrays [T, H, W, 3]), in input order.
 
     prompt: one instruction for all videos, or one per video (rows of different lengths are left-padded).
+    num_frames: frames sampled from each path by the family's policy (None: the family's default).
+    family: the model's family when the caller has it; else read from the model's config.
     """
     from vidlm.collate import generation_batch
     from vidlm.families import family_of
     from vidlm.progress import tqdm
     from vidlm.prompts import format_prompt
-    from vidlm.video import load_video
-
-    family = family_of(model.config)
+    family = family or family_of(model.config)
     prompts = [prompt] * len(videos) if isinstance(prompt, str) else list(prompt)
     if len(prompts) != len(videos):
         raise ValueError(f"{len(prompts)} prompts for {len(videos)} videos")
@@ -57,8 +57,9 @@ def caption_videos(model, processor, videos: list, prompt: str | list[str] = PRO
     captions = []
     for start in tqdm(range(0, len(videos), batch_size), desc="captioning", unit="batch", disable=not progress):
         chunk = videos[start:start + batch_size]
-        frames = [v if isinstance(v, np.ndarray) else load_video(v, num_frames=num_frames).frames for v in chunk]
-        batch = generation_batch(processor, texts[start:start + batch_size], frames)
+        clips = [v if isinstance(v, np.ndarray) or hasattr(v, "frames") else family.sampling.load(v, num_frames)
+                 for v in chunk]
+        batch = generation_batch(processor, texts[start:start + batch_size], clips, family)
         captions += generate_captions(model, processor, batch, config, dtype)
     return captions
 

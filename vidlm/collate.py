@@ -10,7 +10,7 @@ Nothing is ever truncated (truncation would cut visual tokens), so the budget is
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -23,8 +23,40 @@ class TokenBudgetError(ValueError):
     """Samples do not fit the model's maximum sequence length."""
 
 
-def encode(processor, prompt: Prompt, frames: np.ndarray) -> dict:
-    """Processor features for one clip: `input_ids`, `attention_mask`, `labels` (1-D) and `pixel_values_videos`."""
+def video_inputs(processor, family, videos: list) -> dict:
+    """The processor's video arguments for `videos` (`vidlm.video.VideoClip`s or uint8 arrays [T, H, W, 3]).
+
+    Frames are already sampled by the family's policy, so the processor must not sample again; families sampled by
+    fps also get each clip's timing (Qwen2.5-VL's time positions, Qwen3-VL's `<t seconds>` in the prompt). A bare
+    array is taken as frames sampled at the family's fps from time 0.
+    """
+    frames = [getattr(v, "frames", v) for v in videos]
+    if family is None or family.sampling.fps is None:
+        return {"videos": frames}
+    return {"videos": frames, "video_metadata": [_metadata(v, family.sampling.fps) for v in videos],
+            "do_sample_frames": False}
+
+
+def _metadata(video, fps: float):
+    from transformers.video_utils import VideoMetadata
+
+    count = len(getattr(video, "frames", video))
+    if not hasattr(video, "timestamps"):
+        return VideoMetadata(total_num_frames=count, fps=fps, frames_indices=list(range(count)))
+    # transformers reads the sampled rate as len(indices) / total_num_frames * fps: give it the clip's own spacing.
+    spacing = float(np.diff(video.timestamps).mean()) if count > 1 else 1 / fps
+    total = max(count, round(count * video.fps * spacing))
+    return VideoMetadata(total_num_frames=total, fps=video.fps, frames_indices=[int(i) for i in video.indices])
+
+
+def encode(processor, prompt: Prompt, video, family=None) -> dict:
+    """Processor features for one clip: `input_ids`, `attention_mask`, `labels` (1-D) and the visual inputs.
+
+    video: a `VideoClip` or frames [T, H, W, 3]. family: how the processor takes the clip (`video_inputs`) and which
+    inputs a batch packs (`Family.packed_inputs`, kept whole here); None for a fixed-frame family.
+    Everything the processor puts in place of the video placeholder (visual tokens, and any frame timestamps it
+    writes) is unsupervised; the text before and after it must be exactly the tokenizer's ids of the prompt.
+    """
     tokenizer = processor.tokenizer
     video_id = tokenizer.convert_tokens_to_ids(processor.video_token)
     plain = tokenizer(prompt.text)["input_ids"]
@@ -36,30 +68,30 @@ def encode(processor, prompt: Prompt, frames: np.ndarray) -> dict:
         first = _prefix_length(tokenizer, prompt.text, start, plain)  # the generation prompt's tokens
         last = _prefix_length(tokenizer, prompt.text, end, plain)  # ... through the answer's EOS
         supervised[first:last] = [True] * (last - first)
-    features = processor(text=[prompt.text], videos=[frames], return_tensors="pt")
+    features = processor(text=[prompt.text], **video_inputs(processor, family, [video]), return_tensors="pt")
     ids = features["input_ids"][0]
-    num_visual = int((ids == video_id).sum())
-    expanded, labels = [], []
-    for token, keep in zip(plain, supervised):
-        if token == video_id:
-            expanded += [video_id] * num_visual
-            labels += [IGNORE_INDEX] * num_visual
-            continue
-        expanded.append(token)
-        labels.append(token if keep else IGNORE_INDEX)
-    if expanded != ids.tolist():
+    at = plain.index(video_id)
+    head, tail = plain[:at], plain[at + 1:]
+    listed = ids.tolist()
+    num_visual = len(listed) - len(head) - len(tail)
+    if num_visual < 1 or listed[:len(head)] != head or listed[len(listed) - len(tail):] != tail:
         raise RuntimeError("The processor tokenised the prompt differently from its tokenizer, so labels cannot be "
                            f"aligned; prompt: {prompt.text!r}")
+    keep = supervised[:at] + [False] * num_visual + supervised[at + 1:]
+    labels = [token if kept else IGNORE_INDEX for token, kept in zip(listed, keep)]
     if prompt.supervised and all(label == IGNORE_INDEX for label in labels):
         raise RuntimeError(f"No token of the answer was supervised; prompt: {prompt.text!r}")
     import torch
 
-    return {
-        "input_ids": ids,
-        "attention_mask": features["attention_mask"][0],
-        "labels": torch.tensor(labels, dtype=torch.long),
-        "pixel_values_videos": features["pixel_values_videos"][0],
-    }
+    packed = family.packed_inputs if family is not None else ()
+    out = {"input_ids": ids, "attention_mask": features["attention_mask"][0],
+           "labels": torch.tensor(labels, dtype=torch.long)}
+    for key, value in features.items():
+        if key in out:
+            continue
+        value = value if isinstance(value, torch.Tensor) else torch.tensor(value)
+        out[key] = value if key in packed else value[0]
+    return out
 
 
 def _prefix_length(tokenizer, text: str, cut: int, ids: list[int]) -> int:
@@ -75,35 +107,49 @@ def _prefix_length(tokenizer, text: str, cut: int, ids: list[int]) -> int:
     return len(head)
 
 
+# Per-token inputs a batch pads on the right (with the value given); every other input is per clip.
+TOKEN_INPUTS = {"input_ids": None, "attention_mask": 0, "labels": IGNORE_INDEX, "mm_token_type_ids": 0}
+
+
 @dataclass
 class TrainCollator:
-    """Right-pads a list of `encode` features to the longest in the batch (dynamic padding)."""
+    """Right-pads a list of `encode` features to the longest in the batch (dynamic padding).
+
+    Per-clip inputs are stacked, one row per sample, except `packed` ones (`Family.packed_inputs`: Qwen's patches of
+    every clip in one tensor, with `video_grid_thw` saying which rows are whose), which are concatenated, so the
+    samples of one batch may have different frame counts and resolutions.
+    """
 
     pad_token_id: int
+    packed: tuple[str, ...] = ()
 
     def __call__(self, features: list[dict]) -> dict:
         import torch
 
         width = max(len(f["input_ids"]) for f in features)
+        batch = {}
+        for key in features[0]:
+            values = [f[key] for f in features]
+            if key in TOKEN_INPUTS:
+                pad = self.pad_token_id if TOKEN_INPUTS[key] is None else TOKEN_INPUTS[key]
+                batch[key] = torch.stack([torch.nn.functional.pad(v, (0, width - len(v)), value=pad)
+                                          for v in values])
+            elif key in self.packed:
+                batch[key] = torch.cat(values)
+            else:
+                batch[key] = torch.stack(values)
+        return batch
 
-        def pad(key, value):
-            rows = [torch.nn.functional.pad(f[key], (0, width - len(f[key])), value=value) for f in features]
-            return torch.stack(rows)
 
-        return {
-            "input_ids": pad("input_ids", self.pad_token_id),
-            "attention_mask": pad("attention_mask", 0),
-            "labels": pad("labels", IGNORE_INDEX),
-            "pixel_values_videos": torch.stack([f["pixel_values_videos"] for f in features]),
-        }
+def generation_batch(processor, prompts: list[str], videos: list, family=None):
+    """Left-padded processor inputs for batched generation (so every row's next token sits at the same place).
 
-
-def generation_batch(processor, prompts: list[str], videos: list[np.ndarray]):
-    """Left-padded processor inputs for batched generation (so every row's next token sits at the same place)."""
+    videos: `VideoClip`s or frame arrays, one per prompt; family: as for `encode`.
+    """
     if len(prompts) != len(videos):
         raise ValueError(f"{len(prompts)} prompts for {len(videos)} videos")
-    return processor(text=list(prompts), videos=list(videos), padding=True, padding_side="left",
-                     return_tensors="pt")
+    return processor(text=list(prompts), **video_inputs(processor, family, list(videos)), padding=True,
+                     padding_side="left", return_tensors="pt")
 
 
 def show_supervised(batch: dict, tokenizer, full: bool = False) -> list[str]:
@@ -144,43 +190,110 @@ def _text_of(tokenizer, tokens: list[int], start: int, end: int) -> str:
     return upto[len(before):] if upto.startswith(before) else tokenizer.decode(tokens[start:end])
 
 
+def visual_tokens(processor, family, num_frames: int, height: int, width: int) -> int:
+    """Tokens a clip of `num_frames` frames of height × width takes in the sequence, as the processor expands it.
+
+    Asked of the processor itself (it is run on a blank clip of that shape), so dynamic resolution, pooling, temporal
+    patch merging and frame timestamps are counted as the model will see them. Counted in place of the one
+    placeholder token the prompt text has: a sample's length is its text tokens − 1 + this.
+    """
+    blank = np.zeros((num_frames, height, width, 3), dtype=np.uint8)
+    text = processor.video_token
+    ids = processor(text=[text], **video_inputs(processor, family, [blank]))["input_ids"][0]
+    return len(ids) - len(processor.tokenizer(text)["input_ids"]) + 1
+
+
 @dataclass
 class TokenBudget:
-    """How the sequence length of each sample splits into visual and text tokens."""
+    """How the sequence length of each sample splits into visual and text tokens, against `max_length`.
 
-    visual_tokens: int
+    visual_tokens[i] + text_tokens[i] is sample i's exact sequence length (its visual count asked of the processor
+    for its clip's shape); the training check and the exploration notebook both use this one type.
+    """
+
+    ids: list[str]
+    visual_tokens: list[int]
     text_tokens: list[int]
     max_length: int
+    family: str = ""
+    num_frames: int = 0
+    tokenizer: object = field(default=None, repr=False)
+
+    @property
+    def totals(self) -> list[int]:
+        return [v + t for v, t in zip(self.visual_tokens, self.text_tokens)]
 
     @property
     def longest(self) -> int:
-        return self.visual_tokens + max(self.text_tokens, default=0)
+        return max(self.totals, default=0)
+
+    @property
+    def over(self) -> list[str]:
+        """The ids of the samples that do not fit `max_length`."""
+        return [i for i, total in zip(self.ids, self.totals) if total > self.max_length]
+
+    def fitting_frames(self) -> int:
+        """The most frames at which every sample fits, assuming visual tokens grow in proportion to frames."""
+        per_frame = max(v / max(self.num_frames, 1) for v in self.visual_tokens) if self.visual_tokens else 1
+        return max(int((self.max_length - max(self.text_tokens, default=0)) // max(per_frame, 1e-9)), 0)
+
+    def summary(self) -> str:
+        """`120 samples, qwen2.5-vl at 16 frames: 576–1152 visual + 18–96 text tokens = up to 1248; 3 do not fit
+        max_length=1024 (e.g. [...]); every sample fits with num_frames ≤ 12`."""
+        if not self.ids:
+            return "no samples"
+
+        def span(values):
+            return f"{min(values)}" if min(values) == max(values) else f"{min(values)}–{max(values)}"
+
+        line = (f"{len(self.ids)} samples, {self.family} at {self.num_frames} frames: {span(self.visual_tokens)} "
+                f"visual + {span(self.text_tokens)} text tokens = up to {self.longest}; {len(self.over)} do not fit "
+                f"max_length={self.max_length}")
+        if self.over:
+            line += f" (e.g. {self.over[:5]}); every sample fits with num_frames ≤ {self.fitting_frames()}"
+        return line
+
+
+def token_budget(processor, family, num_frames: int, prompts: list[Prompt], max_length: int,
+                 ids: list[str] | None = None, video_sizes: list[tuple[int, int]] | None = None) -> TokenBudget:
+    """Each prompt's sequence length with a clip of `num_frames` frames: its text tokens + the processor's count of
+    visual tokens for its video's (height, width) (`video_sizes`, one per prompt; only dynamic-resolution families
+    need them — fixed-size families are counted at any size)."""
+    if video_sizes is None:
+        if family.sampling.max_pixels is not None:
+            raise ValueError(f"{family.name} resizes each video by its own size: pass video_sizes (height, width) "
+                             "per sample to count its visual tokens")
+        video_sizes = [(64, 64)] * len(prompts)
+    if len(video_sizes) != len(prompts):
+        raise ValueError(f"{len(video_sizes)} video sizes for {len(prompts)} prompts")
+    # The placeholder counts as one token of the text; the visual tokens replace it.
+    text = [len(processor.tokenizer(p.text)["input_ids"]) - 1 for p in prompts]
+    counts = {size: visual_tokens(processor, family, num_frames, *size) for size in set(map(tuple, video_sizes))}
+    visual = [counts[tuple(size)] for size in video_sizes]
+    return TokenBudget(list(ids) if ids else [str(i) for i in range(len(prompts))], visual, text, max_length,
+                       family.name, num_frames, processor.tokenizer)
 
 
 def check_token_budget(processor, model_config, family, num_frames: int, prompts: list[Prompt],
-                       max_length: int | None = None, ids: list[str] | None = None) -> TokenBudget:
-    """Raise `TokenBudgetError` unless every prompt fits: frames × tokens per frame + text ≤ max_length.
+                       max_length: int | None = None, ids: list[str] | None = None,
+                       video_sizes: list[tuple[int, int]] | None = None) -> TokenBudget:
+    """Raise `TokenBudgetError` unless every prompt fits: the processor's visual tokens + text ≤ max_length.
 
     `max_length` defaults to the language model's `max_position_embeddings`. The message says which samples do not
     fit and what to change (fewer frames, a larger max_length, shorter text).
     """
     if max_length is None:
         max_length = model_config.text_config.max_position_embeddings
-    per_frame = family.tokens_per_frame(model_config)
-    visual = num_frames * per_frame
-    # The placeholder counts as one token of the text; the visual tokens replace it.
-    text = [len(processor.tokenizer(p.text)["input_ids"]) - 1 for p in prompts]
-    budget = TokenBudget(visual, text, max_length)
-    over = [i for i, n in enumerate(text) if visual + n > max_length]
-    if over:
-        names = [ids[i] if ids else str(i) for i in over]
-        worst = budget.longest
-        fit_frames = (max_length - max(text)) // per_frame
+    budget = token_budget(processor, family, num_frames, prompts, max_length, ids, video_sizes)
+    if budget.over:
+        worst = budget.totals.index(budget.longest)
+        names = budget.over
         raise TokenBudgetError(
-            f"{len(over)} of {len(prompts)} samples do not fit max_length={max_length}: {num_frames} frames × "
-            f"{per_frame} tokens per frame = {visual} visual tokens + up to {max(text)} text tokens = {worst}. "
-            f"Samples: {names[:10]}{' …' if len(names) > 10 else ''}. Use num_frames ≤ {max(fit_frames, 0)}, raise "
-            f"max_length to ≥ {worst}, or shorten those samples' text. (vidlm never truncates: truncation would cut "
+            f"{len(names)} of {len(prompts)} samples do not fit max_length={max_length}: at {num_frames} frames the "
+            f"longest ({budget.ids[worst]}) is {budget.visual_tokens[worst]} visual tokens + "
+            f"{budget.text_tokens[worst]} text tokens = {budget.longest}. Samples: {names[:10]}"
+            f"{' …' if len(names) > 10 else ''}. Use num_frames ≤ {budget.fitting_frames()}, raise max_length to "
+            f"≥ {budget.longest}, or shorten those samples' text. (vidlm never truncates: truncation would cut "
             "visual tokens or leave no answer token to learn from.)"
         )
     return budget

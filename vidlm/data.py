@@ -52,22 +52,27 @@ def read_captions_csv(path, instruction: str = PROMPT, video_dir=None) -> list[S
 class VideoTextDataset:
     """A map-style torch Dataset of `encode` features: decodes each video and builds its labelled prompt.
 
-    Frames are sampled uniformly from the sample's `window` when it has one, else from the whole video. Decoding
-    happens in `__getitem__`, so a `DataLoader(num_workers=N)` decodes in N worker processes.
+    Frames are sampled by the family's policy (`Family.sampling`: uniform, or by fps up to `num_frames`) from the
+    sample's `window` when it has one, else from the whole video; `num_frames=None` means the family's default.
+    Decoding happens in `__getitem__`, so a `DataLoader(num_workers=N)` decodes in N worker processes.
     cache: keep features in memory after the first epoch (small data, e.g. the demo).
     feature_cache: a folder (or `vidlm.feature_cache.FeatureCache`) keeping features on disk across runs; an entry is
     used only while the processor, frame count, prompt and video file are the ones it was made from, and only when
     its keys, dtypes and shapes are what this dataset makes (`vidlm.feature_cache.entry_problem`); else recomputed.
     """
 
-    def __init__(self, samples: list[Sample], processor, family, num_frames: int, cache: bool = False,
+    def __init__(self, samples: list[Sample], processor, family, num_frames: int | None = None, cache: bool = False,
                  feature_cache=None):
-        self.samples, self.processor, self.family, self.num_frames = samples, processor, family, num_frames
+        self.samples, self.processor, self.family = samples, processor, family
+        self.num_frames = family.sampling.frames(num_frames)
         self._cache = {} if cache else None
         self.feature_cache = None
         if feature_cache is not None:
             from vidlm.feature_cache import FeatureCache, processor_fingerprint
 
+            if family.packed_inputs:  # entry_problem checks one pixel tensor of num_frames frames per sample
+                raise ValueError(f"feature_cache does not hold {family.name}'s packed video inputs yet; leave "
+                                 "feature_cache unset (cache=True keeps features in memory)")
             if not isinstance(feature_cache, FeatureCache):
                 feature_cache = FeatureCache(feature_cache)
             self.feature_cache = feature_cache
@@ -75,6 +80,19 @@ class VideoTextDataset:
 
     def __len__(self) -> int:
         return len(self.samples)
+
+    def video_sizes(self) -> list[tuple[int, int]] | None:
+        """(height, width) of each sample's frames as decoded (upright), for the token budget of a family that
+        resizes by the video's own size; None for fixed-size families, whose count does not depend on it."""
+        if self.family.sampling.max_pixels is None:
+            return None
+        from vidlm.video import load_video
+
+        sizes = {}
+        for sample in self.samples:
+            if sample.video not in sizes:
+                sizes[sample.video] = load_video(sample.video, indices=[0]).frames.shape[1:3]
+        return [tuple(int(n) for n in sizes[s.video]) for s in self.samples]
 
     def _check_entry(self, features: dict) -> str | None:
         from vidlm.feature_cache import entry_problem
@@ -90,7 +108,6 @@ class VideoTextDataset:
         if self._cache is not None and i in self._cache:
             return self._cache[i]
         from vidlm.collate import encode
-        from vidlm.video import load_video
 
         sample = self.samples[i]
         prompt = self.prompt(sample)
@@ -104,8 +121,8 @@ class VideoTextDataset:
                 if self._cache is not None:
                     self._cache[i] = features
                 return features
-        clip = load_video(sample.video, num_frames=self.num_frames, window=sample.window)
-        features = encode(self.processor, prompt, clip.frames)
+        clip = self.family.sampling.load(sample.video, self.num_frames, window=sample.window)
+        features = encode(self.processor, prompt, clip, self.family)
         if key is not None:
             self.feature_cache.put(key, features)
         if self._cache is not None:

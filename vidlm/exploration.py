@@ -2,8 +2,8 @@
 
     scans = scan_videos(sorted({s.video for s in samples}), full=False)
     stats = dataset_stats(samples, scans, tokenizer=processor.tokenizer)
-    budget = token_budget(samples, "llava-hf/LLaVA-NeXT-Video-7B-hf", num_frames=8)
-    print(budget.summary())  # "120 samples: 1152 visual + 18–96 text tokens; 3 do not fit max_length=4096"
+    budget = token_budget(samples, "llava-hf/LLaVA-NeXT-Video-7B-hf", num_frames=8)  # or a family name
+    print(budget.summary())  # "120 samples, llava-next-video at 8 frames: 1152 visual + 18–96 text tokens = ..."
 
 The plots are in `vidlm.plots` (`plot_dataset`, `plot_frame_grid`).
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass
@@ -69,62 +69,27 @@ def dataset_stats(samples: list, scans=None, tokenizer=None) -> DatasetStats:
     return DatasetStats(rows)
 
 
-@dataclass
-class BudgetReport:
-    """Sequence length of every sample for one family and frame count: visual tokens + its text tokens."""
-
-    ids: list[str]
-    visual_tokens: int
-    text_tokens: list[int]
-    max_length: int
-    family: str
-    num_frames: int
-    tokenizer: object = field(default=None, repr=False)
-
-    @property
-    def totals(self) -> list[int]:
-        return [self.visual_tokens + t for t in self.text_tokens]
-
-    @property
-    def over(self) -> list[str]:
-        """The ids of the samples that do not fit `max_length`."""
-        return [i for i, total in zip(self.ids, self.totals) if total > self.max_length]
-
-    def summary(self) -> str:
-        if not self.ids:
-            return "no samples"
-        text = f"{min(self.text_tokens)}–{max(self.text_tokens)}"
-        fit = (self.max_length - max(self.text_tokens)) // max(self.visual_tokens // self.num_frames, 1)
-        line = (f"{len(self.ids)} samples, {self.family} at {self.num_frames} frames: {self.visual_tokens} visual + "
-                f"{text} text tokens = up to {max(self.totals)}; {len(self.over)} do not fit "
-                f"max_length={self.max_length}")
-        if self.over:
-            line += f" (e.g. {self.over[:5]}); every sample fits with num_frames ≤ {max(fit, 0)}"
-        return line
-
-
-def token_budget(samples: list, model: str, num_frames: int, max_length: int | None = None) -> BudgetReport:
-    """How many tokens each sample needs with `model`'s processor and family at `num_frames` frames, and which
-    do not fit `max_length` (default: the language model's max_position_embeddings). Loads only the processor and
-    the config, no weights."""
+def token_budget(samples: list, model: str, num_frames: int | None = None, max_length: int | None = None):
+    """How many tokens each sample needs with `model`'s processor and family at `num_frames` frames (None: the
+    family's default), and which do not fit `max_length` (default: the language model's max_position_embeddings):
+    a `vidlm.collate.TokenBudget`, the same count the training check makes. Loads only the processor and the config,
+    no weights; for a family that resizes by the video's size, reads one frame of each video."""
     from transformers import AutoConfig
 
-    from vidlm.families import family_of
+    from vidlm.collate import token_budget as count
+    from vidlm.data import VideoTextDataset
+    from vidlm.families import family_of, model_id
     from vidlm.models import load_processor
-    from vidlm.prompts import format_prompt
 
+    model = model_id(model)
     processor = load_processor(model)
     config = AutoConfig.from_pretrained(model)
     family = family_of(config)
     if max_length is None:
         max_length = config.text_config.max_position_embeddings
-    visual = num_frames * family.tokens_per_frame(config)
-    text = []
-    for sample in samples:
-        prompt = format_prompt(family, sample.instruction, sample.answer, sample.history, processor)
-        text.append(len(processor.tokenizer(prompt.text)["input_ids"]) - 1)  # the placeholder becomes the visuals
-    return BudgetReport([s.id for s in samples], visual, text, max_length, family.name, num_frames,
-                        processor.tokenizer)
+    dataset = VideoTextDataset(samples, processor, family, num_frames)
+    return count(processor, family, dataset.num_frames, [dataset.prompt(s) for s in samples], max_length,
+                 ids=[s.id for s in samples], video_sizes=dataset.video_sizes())
 
 
 def sample_frames(samples: list, num_frames: int = 4, size: int = 96) -> list[tuple[object, object]]:

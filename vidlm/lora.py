@@ -65,14 +65,14 @@ def peft_quietly():
 
 
 def _family(model, family) -> Family:
+    """The family given (object or name), else the one the model's config names (its `model_type`)."""
     if isinstance(family, Family):
         return family
-    name = family or getattr(model, "vidlm_family", None)
-    if name is None:
+    if family is None:
         from vidlm.families import family_of
 
         return family_of(model.config)
-    return get_family(name)
+    return get_family(family)
 
 
 def trainable_summary(model, family: Family | None = None) -> str:
@@ -101,8 +101,8 @@ def _count(param) -> int:
 def _part(name: str, fam: Family) -> str:
     if "lora_" in name:
         return "lora"
+    if fam.projector.split(".")[-1] in name:  # first: Qwen's projector (`visual.merger`) sits inside its tower
+        return "projector"
     if any(v.split(".")[-1] in name for v in fam.vision_modules):
         return "vision"
-    if fam.projector.split(".")[-1] in name:
-        return "projector"
     return "language model"

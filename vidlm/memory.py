@@ -240,13 +240,11 @@ _DYNAMIC_RESOLUTION = {"qwen2_5_vl": 448, "qwen2_vl": 448, "qwen3_vl": 448}
 
 
 def count_visual_tokens(config, num_frames: int, frame_size: int | None = None) -> int:
-    """Tokens a clip's visual features fill in the sequence, from the config (what each processor expands)."""
-    from vidlm.families import family_of
+    """Tokens a clip's visual features fill in the sequence, from the config (what each processor expands).
 
-    try:
-        return family_of(config).tokens_per_frame(config) * num_frames
-    except ValueError:
-        pass
+    Training asks the processor itself (`collate.visual_tokens`); an estimate made before anything is downloaded has
+    only the config, so each family's expansion is written out here and tested against the tiny processors.
+    """
     vision, kind = config.vision_config, config.model_type
     if kind in _DYNAMIC_RESOLUTION:  # frames merged in temporal pairs, patches 2x2
         side = (frame_size or _DYNAMIC_RESOLUTION[kind]) // vision.patch_size // vision.spatial_merge_size
@@ -254,6 +252,10 @@ def count_visual_tokens(config, num_frames: int, frame_size: int | None = None) 
     size = vision.image_size if isinstance(vision.image_size, int) else vision.image_size[0]
     patch = vision.patch_size if isinstance(vision.patch_size, int) else vision.patch_size[0]
     patches = size // patch
+    if kind == "llava_next_video":  # pooled with stride 2: a quarter of the patches (the processor's fixed // 4)
+        return num_frames * (patches * patches // 4)
+    if kind == "video_llava":  # every patch and the CLS token, for every frame
+        return num_frames * (patches * patches + 1)
     if kind == "llava_onevision":  # 2x2 bilinear pooling per frame, one newline token after the clip
         return num_frames * math.ceil(patches / 2) ** 2 + 1
     if kind == "smolvlm":  # frames go in as images, pixel-shuffled by scale_factor

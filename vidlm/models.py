@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from typing import Literal
 
-from vidlm.families import Family, family_of
+from vidlm.families import Family, family_for, model_id as resolve_model_id
 
 Quantization = Literal["4bit", "8bit", "none"]
 # transformers' attention implementations vidlm offers; None leaves transformers' default (sdpa where supported)
@@ -107,10 +107,11 @@ def load_options(gpus_per_process: int = 1, max_memory_gib: float | None = None,
 
 
 def load_model(model_id: str, quantization: Quantization = "4bit", dtype=None, device_map=None,
-               trust_remote_code: bool = False, **kwargs):
+               trust_remote_code: bool = False, family: Family | None = None, **kwargs):
     """Load a supported video-language model with `from_pretrained`.
 
-    model_id: hub id (e.g. `llava-hf/LLaVA-NeXT-Video-7B-hf`) or local folder; its family is read from its config.
+    model_id: hub id (e.g. `llava-hf/LLaVA-NeXT-Video-7B-hf`), local folder or family name (its default checkpoint).
+    family: the checkpoint's family when the caller has resolved it already; else read from its config.
     quantization: "4bit" (NF4 + double quantization, for QLoRA), "8bit", or "none".
     dtype: compute/weight dtype; by default bfloat16/float16 on GPU and float32 on CPU.
     device_map: where to put the weights; by default the process's GPU (LOCAL_RANK, else 0) if any, else the CPU.
@@ -125,7 +126,8 @@ def load_model(model_id: str, quantization: Quantization = "4bit", dtype=None, d
     if problem:  # before anything loads
         raise ValueError(problem)
     use_for_transformers()  # its "Loading weights" bar: text when no one watches a widget
-    family = family_of(load_config(model_id))
+    family = family or family_for(model_id)
+    model_id = resolve_model_id(model_id)
     dtype = dtype or compute_dtype()
     if device_map is None:  # under torchrun / accelerate launch each process takes the GPU of its local rank
         device_map = {"": int(os.environ.get("LOCAL_RANK", 0))} if torch.cuda.is_available() else {"": "cpu"}
@@ -134,18 +136,20 @@ def load_model(model_id: str, quantization: Quantization = "4bit", dtype=None, d
         model_id, dtype=dtype, device_map=device_map, trust_remote_code=trust_remote_code,
         quantization_config=quantization_config(family, quantization, dtype), **kwargs,
     )
-    model.vidlm_family = family.name
     return model
 
 
-def load_processor(model_id: str, trust_remote_code: bool = False):
-    """The family's processor for `model_id`, with a pad token and left padding for generation."""
+def load_processor(model_id: str, trust_remote_code: bool = False, family: Family | None = None):
+    """The family's processor for `model_id` (as for `load_model`), with a pad token and left padding."""
     import transformers
 
-    family = family_of(load_config(model_id))
+    family = family or family_for(model_id)
     processor = getattr(transformers, family.processor_class).from_pretrained(
-        model_id, trust_remote_code=trust_remote_code
+        resolve_model_id(model_id), trust_remote_code=trust_remote_code
     )
+    video = getattr(processor, "video_processor", None)
+    if video is not None and getattr(video, "cap_pixels_per_frame", False) is None:
+        video.cap_pixels_per_frame = True  # Qwen: the per-frame cap of qwen-vl-utils, which the checkpoints trained with
     tokenizer = processor.tokenizer
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.unk_token or tokenizer.eos_token

@@ -72,6 +72,9 @@ def _eos(processor) -> str:
 
 
 def _documented(fam: Family, turns, eos: str) -> Prompt:
+    if fam.video_placeholder is None:
+        raise ValueError(f"{fam.name} has no prompt form but its chat template: pass its processor, with its "
+                         "chat_template set")
     text, spans = "", []
     for i, (question, reply) in enumerate(turns):
         text += f"USER: {fam.video_placeholder if i == 0 else ''}{question} ASSISTANT:"
@@ -124,5 +127,6 @@ def _with_template(processor, turns, eos: str) -> Prompt:
         cursor = end
     pieces.append(text[cursor:])
     out = "".join(pieces)
-    # What the template writes after the final answer (a separator space) is not part of the training text.
-    return Prompt(out.rstrip(" ") if answered_last else out, shifted)
+    # What the template writes after the final answer's EOS (a separator space, Qwen's newline) is not part of the
+    # training text: the sequence ends where the model stops.
+    return Prompt(out.rstrip() if answered_last else out, shifted)

@@ -14,43 +14,54 @@ from pathlib import Path
 from vidlm.families import get_family
 from vidlm.synthetic import COLOURS, DIRECTIONS, PROMPT, SHAPES, all_specs
 
-SPECIAL_TOKENS = ["<unk>", "<s>", "</s>", "<pad>", "<video>", "<image>"]
 _EXTRA_WORDS = (
     "user assistant system : . , ? ! ' what is in the video describe this clip happening shape colour color "
     "moves moving move to from left right up down which direction does it and of an one object briefly short"
 )
+# Words only the chat-template families' prompts have: Qwen2.5-VL's default system turn, Qwen3-VL's `<0.5 seconds>`
+# frame times. Kept out of the LLaVA families' vocabulary, which the demo's results depend on.
+_TEMPLATE_WORDS = "you are a helpful seconds < > 0 1 2 3 4 5 6 7 8 9"
 
 
-def tokenizer_corpus() -> list[str]:
+def tokenizer_corpus(family: str = "llava-next-video") -> list[str]:
     """The sentences the tiny tokenizer's vocabulary is learned from."""
     captions = [spec.caption for spec in all_specs()]
-    return [*captions, PROMPT, _EXTRA_WORDS, " ".join([*COLOURS, *SHAPES, *DIRECTIONS])]
+    extra = [_TEMPLATE_WORDS] if get_family(family).video_placeholder is None else []
+    return [*captions, PROMPT, _EXTRA_WORDS, " ".join([*COLOURS, *SHAPES, *DIRECTIONS]), *extra]
 
 
-def build_tokenizer():
-    """A word-level tokenizer (BOS added, `<video>`/`<image>` special) trained on `tokenizer_corpus()`."""
+def build_tokenizer(family: str = "llava-next-video"):
+    """A word-level tokenizer trained on `tokenizer_corpus()` with `family`'s special tokens (BOS added where the
+    family has one: `<s>` for the LLaVA families; Qwen has none)."""
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
+    fam = get_family(family)
+    roles = fam.token_roles
+    specials = list(dict.fromkeys(["<unk>", *fam.tiny_special_tokens]))
     tok = Tokenizer(models.WordLevel(unk_token="<unk>"))
     tok.normalizer = normalizers.Lowercase()
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    tok.train_from_iterator(tokenizer_corpus(), trainers.WordLevelTrainer(special_tokens=SPECIAL_TOKENS))
-    tok.post_processor = processors.TemplateProcessing(
-        single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", tok.token_to_id("<s>"))]
-    )
+    tok.train_from_iterator(tokenizer_corpus(family), trainers.WordLevelTrainer(special_tokens=specials))
+    if "bos" in roles:
+        tok.post_processor = processors.TemplateProcessing(
+            single=f"{roles['bos']} $A", pair=f"{roles['bos']} $A {roles['bos']} $B",
+            special_tokens=[(roles["bos"], tok.token_to_id(roles["bos"]))]
+        )
     tok.decoder = decoders.WordPiece(prefix="##", cleanup=True)  # joins words with spaces, tidies " ." → "."
     return PreTrainedTokenizerFast(
-        tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>", pad_token="<pad>",
-        extra_special_tokens={"video_token": "<video>", "image_token": "<image>"}, model_max_length=1024,
+        tokenizer_object=tok, bos_token=roles.get("bos"), eos_token=roles["eos"], unk_token="<unk>",
+        pad_token=roles["pad"], extra_special_tokens={"video_token": roles["video"], "image_token": roles["image"]},
+        model_max_length=1024 if fam.video_placeholder is not None else 2048,  # the tiny configs' positions
     )
 
 
 def make_tiny_checkpoint(family: str, output_dir, seed: int = 0, tokenizer=None) -> Path:
     """Write a tiny checkpoint of `family` to `output_dir` (config, safetensors weights, processor); returns the path.
 
-    tokenizer: the word-level `build_tokenizer()` by default; any tokenizer with BOS, EOS, pad, `<video>` and
-    `<image>` tokens otherwise (the tests use a real SentencePiece one), the vocabulary sized to match.
+    tokenizer: the word-level `build_tokenizer(family)` by default; any tokenizer with the family's special tokens
+    (`Family.tiny_special_tokens`, EOS and pad) otherwise (the tests use real SentencePiece and byte-level BPE ones),
+    the vocabulary sized to match.
 
     >>> make_tiny_checkpoint("video-llava", "checkpoints/tiny-video-llava")
     """
@@ -61,17 +72,15 @@ def make_tiny_checkpoint(family: str, output_dir, seed: int = 0, tokenizer=None)
 
     use_for_transformers()  # its "Writing model shards" bar: text when no one watches a widget
     fam = get_family(family)
-    tokenizer = build_tokenizer() if tokenizer is None else tokenizer
-    ids = {
-        "vocab_size": len(tokenizer),
-        "bos": tokenizer.bos_token_id,
-        "eos": tokenizer.eos_token_id,
-        "pad": tokenizer.pad_token_id,
-        "video": tokenizer.convert_tokens_to_ids("<video>"),
-        "image": tokenizer.convert_tokens_to_ids("<image>"),
-    }
-    missing = [name for name in ("bos", "eos", "pad") if ids[name] is None] + [
-        token for token in ("<video>", "<image>") if ids[token[1:-1]] in (None, tokenizer.unk_token_id)]
+    tokenizer = build_tokenizer(family) if tokenizer is None else tokenizer
+    ids = {"vocab_size": len(tokenizer), "bos": tokenizer.bos_token_id, "eos": tokenizer.eos_token_id,
+           "pad": tokenizer.pad_token_id}
+    ids.update({token: tokenizer.convert_tokens_to_ids(token) for token in fam.tiny_special_tokens})
+    needed = ["bos", "eos", "pad"] if "bos" in fam.token_roles else ["eos", "pad"]
+    roles = {fam.token_roles.get(role) for role in ("bos", "eos", "pad")}
+    missing = [name for name in needed if ids[name] is None] + [
+        token for token in fam.tiny_special_tokens if token != "<unk>" and token not in roles
+        and ids[token] in (None, tokenizer.unk_token_id)]
     if missing:
         raise ValueError(f"The tokenizer for a tiny {family} checkpoint lacks {missing}; add them as special tokens")
     config = fam.tiny_config(ids)
@@ -83,7 +92,8 @@ def make_tiny_checkpoint(family: str, output_dir, seed: int = 0, tokenizer=None)
     torch.nn.init.normal_(model.lm_head.weight, std=0.2)
     model.generation_config.pad_token_id = ids["pad"]
     model.generation_config.eos_token_id = ids["eos"]
-    model.generation_config.bos_token_id = ids["bos"]
+    if ids["bos"] is not None:
+        model.generation_config.bos_token_id = ids["bos"]
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out, safe_serialization=True)

@@ -59,7 +59,7 @@ def _finetune(config: FinetuneConfig, train_samples: list[Sample], callbacks, ve
     from vidlm.checkpoints import CompleteCheckpoints, newest_complete
     from vidlm.collate import TrainCollator, check_token_budget
     from vidlm.data import VideoTextDataset
-    from vidlm.families import family_of
+    from vidlm.families import family_for
     from vidlm.lora import LoraSettings, apply_lora
     from vidlm.models import load_model, load_processor
     from vidlm.progress import live_notebook
@@ -80,7 +80,8 @@ def _finetune(config: FinetuneConfig, train_samples: list[Sample], callbacks, ve
 
         write_text(out / _SETTINGS, json.dumps(redact(run_settings), indent=2, default=str) + "\n")
     set_seed(config.seed)
-    processor = load_processor(config.model)
+    family = family_for(config.model)  # resolved once; passed to everything below
+    processor = load_processor(config.model, family=family)
     if verbose:  # memory known before any weight loads (vidlm.memory)
         from vidlm.memory import estimate_memory, visible_gpu_gib
 
@@ -91,16 +92,14 @@ def _finetune(config: FinetuneConfig, train_samples: list[Sample], callbacks, ve
         print(estimate)
         if not estimate.fits:
             warnings.warn(f"The estimate exceeds this GPU's memory:\n{estimate}", ResourceWarning, stacklevel=2)
-    model = load_model(config.model, quantization=config.quantization)
-    family = family_of(model.config)
+    model = load_model(config.model, quantization=config.quantization, family=family)
     dataset = VideoTextDataset(train_samples, processor, family, config.num_frames, cache=config.cache_features,
                                feature_cache=config.feature_cache_dir)
-    budget = check_token_budget(processor, model.config, family, config.num_frames,
+    budget = check_token_budget(processor, model.config, family, dataset.num_frames,
                                 [dataset.prompt(s) for s in train_samples], config.max_length,
-                                ids=[s.id for s in train_samples])
+                                ids=[s.id for s in train_samples], video_sizes=dataset.video_sizes())
     if verbose:
-        print(f"Token budget: {budget.visual_tokens} visual + ≤{max(budget.text_tokens)} text = {budget.longest} "
-              f"of {budget.max_length} tokens")
+        print(f"Token budget: {budget.summary()}")
     resume_from = resume_checkpoint(config.resume, out / "checkpoints", remove_torn=main)
     if verbose and resume_from:
         print(f"Resuming from {resume_from}")
@@ -143,11 +142,12 @@ def _finetune(config: FinetuneConfig, train_samples: list[Sample], callbacks, ve
     if print_loss:
         callbacks.append(_PrintLoss())
     if config.eval_every_steps and eval_samples:
-        caption_eval = CaptionEvalCallback(processor, eval_samples, config.eval_every_steps, config.num_frames,
-                                           config.eval_max_new_tokens, config.eval_batch_size)
+        caption_eval = CaptionEvalCallback(processor, eval_samples, config.eval_every_steps, dataset.num_frames,
+                                           config.eval_max_new_tokens, config.eval_batch_size, family=family)
         callbacks.append(caption_eval)
     trainer = Trainer(model=model, args=args, train_dataset=dataset, optimizers=(optimizer, None),
-                      data_collator=TrainCollator(processor.tokenizer.pad_token_id), callbacks=callbacks)
+                      data_collator=TrainCollator(processor.tokenizer.pad_token_id, family.packed_inputs),
+                      callbacks=callbacks)
     if print_loss:
         trainer.remove_callback(NotebookProgressCallback)
     for callback in callbacks:
@@ -173,10 +173,11 @@ def _finetune(config: FinetuneConfig, train_samples: list[Sample], callbacks, ve
     record = adapter_dir / "run.json"
     if trainer.is_world_process_zero():  # under torchrun every rank holds the same weights: one writes them
         def write_record():
-            write_run_record(record, config, family=family.name, train_samples=len(train_samples),
-                             train_seconds=round(seconds, 1), resumed_from=resume_from,
-                             world_size=trainer.args.world_size, steps_trained=trainer.state.global_step,
-                             epochs_trained=trainer.state.epoch, log_history=trainer.state.log_history)
+            write_run_record(record, config, family=family.name, sampling=family.sampling.record(dataset.num_frames),
+                             train_samples=len(train_samples), train_seconds=round(seconds, 1),
+                             resumed_from=resume_from, world_size=trainer.args.world_size,
+                             steps_trained=trainer.state.global_step, epochs_trained=trainer.state.epoch,
+                             log_history=trainer.state.log_history)
         _publish_adapter(model, processor, adapter_dir, write_record)
     return FinetuneResult(adapter_dir, record, trainer.state.log_history, model, seconds)
 
@@ -382,11 +383,12 @@ class CaptionEvalCallback(TrainerCallback):
     """
 
     def __init__(self, processor, samples: list[Sample], every_steps: int, num_frames: int,
-                 max_new_tokens: int = 32, batch_size: int = 8):
+                 max_new_tokens: int = 32, batch_size: int = 8, family=None):
         if every_steps <= 0:
             raise ValueError(f"every_steps must be positive, got {every_steps}")
         self.processor, self.samples, self.every_steps = processor, samples, every_steps
         self.num_frames, self.max_new_tokens, self.batch_size = num_frames, max_new_tokens, batch_size
+        self.family = family  # None: read from the model's config at the first evaluation
         self.trainer = None
         self._frames = None  # decoded at the first evaluation, reused at every later one
 
@@ -395,14 +397,15 @@ class CaptionEvalCallback(TrainerCallback):
             return
         from vidlm.captioning import caption_videos
         from vidlm.metrics import score_captions
-        from vidlm.video import load_video
+        from vidlm.families import family_of
 
+        self.family = self.family or family_of(model.config)
         if self._frames is None:
-            self._frames = [load_video(s.video, num_frames=self.num_frames, window=getattr(s, "window", None)).frames
+            self._frames = [self.family.sampling.load(s.video, self.num_frames, window=getattr(s, "window", None))
                             for s in self.samples]
         with _no_cpu_inference_repacking(model):
             captions = caption_videos(model, self.processor, self._frames, batch_size=self.batch_size,
-                                      max_new_tokens=self.max_new_tokens, progress=False)
+                                      max_new_tokens=self.max_new_tokens, progress=False, family=self.family)
         model.train()  # caption_videos switched it to eval mode
         scores = score_captions(captions, [[s.answer] for s in self.samples], meteor=False)
         should_log = control.should_log  # logging clears it: the Trainer must still log this step's loss

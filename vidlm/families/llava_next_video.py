@@ -4,10 +4,7 @@ Trained on 32 uniformly sampled frames at 336 px: 24×24 patches average-pooled 
 Prompt: `USER: <video>\\n{text} ASSISTANT:`; the hub processor carries a chat template of that form.
 """
 
-from vidlm.families import Family, tiny_backbones
-
-# The Llama blocks of the language model only: the vision tower and projector are named differently.
-LORA_TARGETS = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
+from vidlm.families import LANGUAGE_MODEL_LINEARS, Family, Sampling, tiny_backbones
 
 # The hub processor's chat template: transformers' convert_llava_next_video_weights_to_hf.py (`chat_vicuna`, system
 # text, then images) with videos rendered as `<video>\n` after the images, as the hub processor renders them
@@ -25,18 +22,12 @@ CHAT_TEMPLATE = (
 )
 
 
-def tokens_per_frame(config) -> int:
-    """(image / patch)² patches pooled with stride 2 → a quarter of them (the processor's fixed `// 4`)."""
-    vision = config.vision_config
-    return (vision.image_size // vision.patch_size) ** 2 // 4
-
-
 def tiny_config(ids: dict):
     from transformers import LlavaNextVideoConfig
 
     text, vision = tiny_backbones(ids)
     return LlavaNextVideoConfig(
-        text_config=text, vision_config=vision, image_token_index=ids["image"], video_token_index=ids["video"],
+        text_config=text, vision_config=vision, image_token_index=ids["<image>"], video_token_index=ids["<video>"],
         spatial_pool_stride=2, image_grid_pinpoints=[[64, 128], [128, 64], [128, 128]],
         video_seq_length=16 * 8, image_seq_length=64,
     )
@@ -58,15 +49,16 @@ def tiny_processor(tokenizer, chat_template: str | None = CHAT_TEMPLATE):
 
 FAMILY = Family(
     name="llava-next-video",
-    hub_id="llava-hf/LLaVA-NeXT-Video-7B-hf",
+    model_type="llava_next_video",
+    hub_ids=("llava-hf/LLaVA-NeXT-Video-7B-hf", "llava-hf/LLaVA-NeXT-Video-34B-hf"),
     model_class="LlavaNextVideoForConditionalGeneration",
     processor_class="LlavaNextVideoProcessor",
-    num_frames=32,
+    sampling=Sampling(num_frames=32),  # uniform; every frame resized and cropped to 336 px
     video_placeholder="<video>\n",
-    lora_target_modules=LORA_TARGETS,
+    lora_target_modules=LANGUAGE_MODEL_LINEARS,
     projector="model.multi_modal_projector",
     vision_modules=("model.vision_tower",),
-    tokens_per_frame=tokens_per_frame,
+    packed_inputs=(),
     tiny_config=tiny_config,
     tiny_processor=tiny_processor,
 )

@@ -6,15 +6,7 @@ The original hub upload had no chat template (one was added later), so the tiny 
 the documented-format path.
 """
 
-from vidlm.families import Family, tiny_backbones
-
-LORA_TARGETS = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
-
-
-def tokens_per_frame(config) -> int:
-    """(image / patch)² patches + the CLS token, for every frame (the video path keeps CLS)."""
-    vision = config.vision_config
-    return (vision.image_size // vision.patch_size) ** 2 + 1
+from vidlm.families import LANGUAGE_MODEL_LINEARS, Family, Sampling, tiny_backbones
 
 
 def tiny_config(ids: dict):
@@ -22,7 +14,7 @@ def tiny_config(ids: dict):
 
     text, vision = tiny_backbones(ids)
     return VideoLlavaConfig(
-        text_config=text, vision_config=vision, image_token_index=ids["image"], video_token_index=ids["video"],
+        text_config=text, vision_config=vision, image_token_index=ids["<image>"], video_token_index=ids["<video>"],
         image_seq_length=64, video_seq_length=65 * 8,
     )
 
@@ -42,15 +34,16 @@ def tiny_processor(tokenizer, chat_template: str | None = None):
 
 FAMILY = Family(
     name="video-llava",
-    hub_id="LanguageBind/Video-LLaVA-7B-hf",
+    model_type="video_llava",
+    hub_ids=("LanguageBind/Video-LLaVA-7B-hf",),
     model_class="VideoLlavaForConditionalGeneration",
     processor_class="VideoLlavaProcessor",
-    num_frames=8,
+    sampling=Sampling(num_frames=8),  # exactly 8 frames, uniform, 224 px
     video_placeholder="<video>",
-    lora_target_modules=LORA_TARGETS,
+    lora_target_modules=LANGUAGE_MODEL_LINEARS,
     projector="model.multi_modal_projector",
     vision_modules=("model.video_tower", "model.image_tower"),
-    tokens_per_frame=tokens_per_frame,
+    packed_inputs=(),
     tiny_config=tiny_config,
     tiny_processor=tiny_processor,
 )
