@@ -12,7 +12,7 @@ from vidlm.launch import LaunchError
 from vidlm.row_jobs import RowJob, merge_rows, run_rows
 
 # A job whose input is another job's output (a captions CSV has row, text, status and error): it names its own.
-LENGTH = Layout(command="vidlm length", key="text", key_hint="Pass the caption column.", added=("words",),
+LENGTH = Layout(command="vidlm length", column="text", column_hint="Pass the caption column.", added=("words",),
                 row="len_row", status="len_status", error="len_error")
 
 

@@ -126,20 +126,20 @@ def _load(config: CaptionConfig, proc: ProcessInfo):
 class _VideoRows:
     """Input rows as a map-style dataset: row → (row, frames, None) or (row, None, error). Runs in worker processes."""
 
-    def __init__(self, table: InputTable, num_frames: int):
-        self.table, self.num_frames = table, num_frames
+    def __init__(self, table: InputTable, sampling, num_frames: int | None):
+        self.table, self.sampling, self.num_frames = table, sampling, num_frames
 
     def __len__(self) -> int:
         return len(self.table.rows)
 
     def __getitem__(self, row: int):
-        from vidlm.video import VideoDecodeError, load_video
+        from vidlm.video import VideoDecodeError
 
         path = self.table.video_path(row)
         if path is None:
             return row, None, "empty path"
         try:
-            return row, load_video(path, num_frames=self.num_frames).frames, None
+            return row, self.sampling.load(path, self.num_frames), None  # the clip: frames and their timing
         except VideoDecodeError as err:
             return row, None, str(err)
         except Exception as err:  # a decoder failure on one file must fail that row only, never its neighbours
@@ -149,28 +149,31 @@ class _VideoRows:
 class _Collate:
     """Processor inputs for the decodable videos of a batch (in the worker, so it overlaps generation)."""
 
-    def __init__(self, processor, text: str):
-        self.processor, self.text = processor, text
+    def __init__(self, processor, text: str, family):
+        self.processor, self.text, self.family = processor, text, family
 
     def __call__(self, items):
-        from vidlm.collate import generation_batch
-
         good = [(row, frames) for row, frames, error in items if error is None]
         errors = {row: error for row, _, error in items if error is not None}
         try:
-            batch = generation_batch(self.processor, [self.text] * len(good), [f for _, f in good]) if good else None
+            batch = self._batch([clip for _, clip in good])
         except Exception:
             # One odd clip (an unusual size, say) must not fail its neighbours: find it by trying each alone.
             kept = []
             for row, frames in good:
                 try:
-                    generation_batch(self.processor, [self.text], [frames])
+                    self._batch([frames])
                     kept.append((row, frames))
                 except Exception as err:
                     errors[row] = f"{self.text!r} with this video could not be processed: {type(err).__name__}: {err}"
             good = kept
-            batch = generation_batch(self.processor, [self.text] * len(good), [f for _, f in good]) if good else None
+            batch = self._batch([clip for _, clip in good])
         return [row for row, _, _ in items], [row for row, _ in good], batch, errors
+
+    def _batch(self, clips: list):
+        from vidlm.collate import generation_batch
+
+        return generation_batch(self.processor, [self.text] * len(clips), clips, self.family) if clips else None
 
 
 class _CloseInherited:
@@ -228,13 +231,14 @@ def _caption_rows(table: InputTable, prompt: str, config: CaptionConfig, shard: 
     workers = workers if config.num_workers is None else config.num_workers
     torch.set_num_threads(config.torch_threads or torch_threads)
     model, processor = _load(config, shard.proc)
-    text = format_prompt(family_of(model.config), prompt, processor=processor).text
+    family = family_of(model.config)
+    text = format_prompt(family, prompt, processor=processor).text
     gen = generation_config(processor, config.max_new_tokens)
     dtype = next(p.dtype for p in model.parameters() if p.is_floating_point())
     order = _length_order(table, shard.rows) if config.group_by_length else list(shard.rows)
     batches = [order[i:i + config.batch_size] for i in range(0, len(order), config.batch_size)]
-    loader = DataLoader(_VideoRows(table, config.num_frames), batch_sampler=batches, num_workers=workers,
-                        collate_fn=_Collate(processor, text), prefetch_factor=4 if workers else None,
+    loader = DataLoader(_VideoRows(table, family.sampling, config.num_frames), batch_sampler=batches,
+                        num_workers=workers, collate_fn=_Collate(processor, text, family), prefetch_factor=4 if workers else None,
                         worker_init_fn=_CloseInherited(shard.part_fd))
 
     def records():

@@ -1,7 +1,7 @@
 """Crash-safe row-job CSVs: the input table, one append-only part file per process, torn-row recovery, the merge.
 
 A row job (`vidlm caption`, `vidlm tag`, …; the run loop is `vidlm.row_jobs`) adds columns to every row of an input
-CSV. Its `Layout` names them: a key column the input must have (checked on resume), the columns it adds, and its row,
+CSV. Its `Layout` names them: an input column the job reads (checked on resume), the columns it adds, and its row,
 status and error columns. `CAPTION` is `vidlm caption`'s layout; the rest of this text uses its names.
 
 For `--output OUT.csv` written by W processes (W = 1 for a plain run):
@@ -57,13 +57,13 @@ CaptionError = RowJobError  # the name captioning code has always raised and cau
 
 @dataclass(frozen=True)
 class Layout:
-    """The columns a row job writes: `row`, `key` (an input column, checked on resume), the other input columns,
+    """The columns a row job writes: `row`, `column` (the input column it reads, checked on resume), the other input columns,
     `added`, `status` (`ok`/`failed`), `error`. A job whose input may be another job's output (a captions CSV has
     row, text, status and error) names its own row/status/error columns, e.g. `tag_status`."""
 
     command: str = "vidlm caption"  # named in messages: "Run the same `vidlm caption` command again"
-    key: str = PATH
-    key_hint: str = "Name the column that holds the video files `path`."  # said when the input lacks `key`
+    column: str = PATH  # not "key": run records redact secret-like keys, and a layout is written into one
+    column_hint: str = "Name the column that holds the video files `path`."  # said when the input lacks `column`
     added: tuple[str, ...] = (TEXT,)
     row: str = ROW
     status: str = STATUS
@@ -75,7 +75,7 @@ class Layout:
         return (self.row, *self.added, self.status, self.error)
 
     def columns(self, input_columns: list[str]) -> list[str]:
-        return [self.row, self.key, *[c for c in input_columns if c != self.key], *self.added, self.status,
+        return [self.row, self.column, *[c for c in input_columns if c != self.column], *self.added, self.status,
                 self.error]
 
 
@@ -104,7 +104,7 @@ class InputTable:
 
 
 def read_input(path, layout: Layout = CAPTION) -> InputTable:
-    """Read and check an input CSV: the layout's key column (`path`), at least one row, no column that the output
+    """Read and check an input CSV: the layout's input column (`path`), at least one row, no column that the output
     adds itself.
 
     Read by `vidlm.sources.common.read_csv` (strict): UTF-8 with or without BOM, any line ending; a line that is not
@@ -120,8 +120,8 @@ def read_input(path, layout: Layout = CAPTION) -> InputTable:
     except ValueError as err:
         raise CaptionError(str(err)) from None
     header = csv_table.columns
-    if layout.key not in header:
-        raise CaptionError(f"{path} has no `{layout.key}` column; its columns are {header}. {layout.key_hint}")
+    if layout.column not in header:
+        raise CaptionError(f"{path} has no `{layout.column}` column; its columns are {header}. {layout.column_hint}")
     clash = [c for c in header if c in layout.reserved]
     if clash:
         raise CaptionError(f"{path} has column(s) {clash}, which {layout.command} writes itself "
@@ -214,7 +214,7 @@ def _checked(record: dict, table: InputTable, path) -> dict:
     if not (row.isascii() and row.isdigit()) or int(row) >= len(table.rows):
         raise CaptionError(f"{path} has a record for row {row!r}, but {table.path} has rows 0–{len(table.rows) - 1}: "
                            "it was written for another input. Use another --output, or delete it to start over.")
-    expected, found = table.rows[int(row)][layout.key], record[layout.key]
+    expected, found = table.rows[int(row)][layout.column], record[layout.column]
     if found != expected:
         raise CaptionError(f"{path}: row {row} is {found!r}, but row {row} of {table.path} is {expected!r}: the "
                            "input changed since it was written. Use another --output, or delete it to start over.")

@@ -236,7 +236,7 @@ def motion_layout():
     """The columns `vidlm motion` writes (its own row/status/error names, so a captions CSV can be its input)."""
     from vidlm.caption_files import Layout
 
-    return Layout(command="vidlm motion", key="path", key_hint="Name the column of video files `path`.",
+    return Layout(command="vidlm motion", column="path", column_hint="Name the column of video files `path`.",
                   added=("cmotion",), row="motion_row", status="motion_status", error="motion_error")
 
 

@@ -10,7 +10,7 @@ most the batch in flight; running the same command again does only the rows not 
     from vidlm.caption_files import Layout, read_input
     from vidlm.row_jobs import RowJob, check_paths, run_rows
 
-    layout = Layout(command="vidlm motion", key="path", key_hint="Name the column of video files `path`.",
+    layout = Layout(command="vidlm motion", column="path", column_hint="Name the column of video files `path`.",
                     added=("cmotion",), row="motion_row", status="motion_status", error="motion_error")
     check_paths(config.input_csv, config.output_csv)       # before anything slow
     table = read_input(config.input_csv, layout)           # RowJobError (one line) for a missing column, …
