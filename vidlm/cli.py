@@ -1,11 +1,12 @@
 """The `vidlm` command line: `vidlm tiny FAMILY OUTPUT_DIR`, `vidlm synthetic OUTPUT_DIR`,
-`vidlm caption INPUT.csv --output OUT.csv --model ID_OR_PATH`, `vidlm merge INPUT.csv --output OUT.csv`,
-`vidlm scan PATH...`, `vidlm finetune TRAIN.csv --model ID_OR_PATH ...` (also under torchrun / accelerate launch).
+`vidlm caption INPUT.csv --output OUT.csv --model ID_OR_PATH`, `vidlm tag CAPTIONS.csv --output OUT.csv --model ID`,
+`vidlm merge INPUT.csv --output OUT.csv`, `vidlm scan PATH...`, `vidlm finetune TRAIN.csv --model ID_OR_PATH ...`
+(also under torchrun / accelerate launch).
 
-The flags of `caption` and `finetune` are the fields of `CaptionConfig` and `FinetuneConfig` (vidlm.config):
-`--num-frames 8` and `--num_frames 8` alike, booleans as `--flag/--no-flag`, and `--config FILE.yaml|json` for
-settings kept in a file (flags given as well win). A user error prints one line and exits with code 2; `--debug`
-shows the traceback instead.
+The flags of `caption`, `tag` and `finetune` are the fields of `CaptionConfig`, `TagConfig` and `FinetuneConfig`
+(vidlm.config): `--num-frames 8` and `--num_frames 8` alike, booleans as `--flag/--no-flag`, and `--config
+FILE.yaml|json` for settings kept in a file (flags given as well win). A user error prints one line and exits with
+code 2; `--debug` shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -139,7 +140,7 @@ def _samples(path: str, what: str):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from vidlm.config import CaptionConfig, FinetuneConfig
+    from vidlm.config import CaptionConfig, FinetuneConfig, TagConfig
     from vidlm.families import family_names
 
     parser = _Parser(prog="vidlm", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -168,7 +169,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_arguments(caption, CaptionConfig, positional={"input_csv": "INPUT.csv"},
                          aliases={"output_csv": ["--output"]})
 
-    merge = command("merge", "merge the part files of a `vidlm caption` run into its output")
+    tag = command("tag", "extract object and/or action tags from every caption of a CSV with a chat LLM: batched, "
+                  "resumable, one part file per process (torchrun / accelerate launch), merged in input order")
+    add_config_arguments(tag, TagConfig, positional={"input_csv": "INPUT.csv"}, aliases={"output_csv": ["--output"]})
+
+    merge = command("merge", "merge the part files of a `vidlm caption` (or `vidlm tag`, …) run into its output")
     merge.add_argument("input_csv", metavar="INPUT.csv", help="the input CSV of the run")
     merge.add_argument("--output", dest="output_csv", required=True, help="the run's --output")
 
@@ -230,6 +235,17 @@ def _run(args: argparse.Namespace) -> int:
 
         result = caption_csv(config_from_args(CaptionConfig, args))
         print(f"captioned {result.captioned} videos in {result.seconds:.1f} s ({result.videos_per_s:.2f} videos/s)",
+              file=sys.stderr)
+        if result.merged:
+            print(f"wrote {result.output}: {result.rows} rows, {result.ok} ok, {result.failed} failed",
+                  file=sys.stderr)
+        return 0
+    if args.command == "tag":
+        from vidlm.config import TagConfig
+        from vidlm.tagging import tag_csv
+
+        result = tag_csv(config_from_args(TagConfig, args))
+        print(f"tagged {result.processed} captions in {result.seconds:.1f} s ({result.rows_per_s:.2f} captions/s)",
               file=sys.stderr)
         if result.merged:
             print(f"wrote {result.output}: {result.rows} rows, {result.ok} ok, {result.failed} failed",
