@@ -1,11 +1,12 @@
 """The `vidlm` command line: `vidlm tiny FAMILY OUTPUT_DIR`, `vidlm synthetic OUTPUT_DIR`,
-`vidlm caption INPUT.csv --output OUT.csv --model ID_OR_PATH`, `vidlm merge INPUT.csv --output OUT.csv`,
-`vidlm scan PATH...`, `vidlm finetune TRAIN.csv --model ID_OR_PATH ...` (also under torchrun / accelerate launch).
+`vidlm caption INPUT.csv --output OUT.csv --model ID_OR_PATH`, `vidlm tag CAPTIONS.csv --output OUT.csv --model ID`,
+`vidlm merge INPUT.csv --output OUT.csv`, `vidlm scan PATH...`, `vidlm finetune TRAIN.csv --model ID_OR_PATH ...`
+(also under torchrun / accelerate launch).
 
-The flags of `caption` and `finetune` are the fields of `CaptionConfig` and `FinetuneConfig` (vidlm.config):
-`--num-frames 8` and `--num_frames 8` alike, booleans as `--flag/--no-flag`, and `--config FILE.yaml|json` for
-settings kept in a file (flags given as well win). A user error prints one line and exits with code 2; `--debug`
-shows the traceback instead.
+The flags of `caption`, `tag` and `finetune` are the fields of `CaptionConfig`, `TagConfig` and `FinetuneConfig`
+(vidlm.config): `--num-frames 8` and `--num_frames 8` alike, booleans as `--flag/--no-flag`, and `--config
+FILE.yaml|json` for settings kept in a file (flags given as well win). A user error prints one line and exits with
+code 2; `--debug` shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -139,7 +140,7 @@ def _samples(path: str, what: str):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from vidlm.config import CaptionConfig, FinetuneConfig, MotionConfig
+    from vidlm.config import CaptionConfig, FinetuneConfig, MotionConfig, TagConfig
     from vidlm.families import family_names
 
     parser = _Parser(prog="vidlm", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -174,7 +175,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_arguments(motion, MotionConfig, positional={"input_csv": "INPUT.csv"},
                          aliases={"output_csv": ["--output"]})
 
-    merge = command("merge", "merge the part files of a `vidlm caption` run into its output")
+    tag = command("tag", "extract object and/or action tags from every caption of a CSV with a chat LLM: batched, "
+                  "resumable, one part file per process (torchrun / accelerate launch), merged in input order")
+    add_config_arguments(tag, TagConfig, positional={"input_csv": "INPUT.csv"}, aliases={"output_csv": ["--output"]})
+
+    merge = command("merge", "merge the part files of a `vidlm caption` (or `vidlm tag`, `vidlm motion`) run into "
+                    "its output")
     merge.add_argument("input_csv", metavar="INPUT.csv", help="the input CSV of the run")
     merge.add_argument("--output", dest="output_csv", required=True, help="the run's --output")
 
@@ -235,29 +241,23 @@ def _run(args: argparse.Namespace) -> int:
         from vidlm.config import CaptionConfig
 
         result = caption_csv(config_from_args(CaptionConfig, args))
-        print(f"captioned {result.captioned} videos in {result.seconds:.1f} s ({result.videos_per_s:.2f} videos/s)",
-              file=sys.stderr)
-        if result.merged:
-            print(f"wrote {result.output}: {result.rows} rows, {result.ok} ok, {result.failed} failed",
-                  file=sys.stderr)
-        return 0
+        return _report_rows(result, "captioned", "videos", result.captioned, result.videos_per_s)
     if args.command == "motion":
         from vidlm.config import MotionConfig
         from vidlm.motion import motion_csv
 
         result = motion_csv(config_from_args(MotionConfig, args))
-        print(f"tagged {result.processed} videos in {result.seconds:.1f} s ({result.rows_per_s:.2f} videos/s)",
-              file=sys.stderr)
-        if result.merged:
-            print(f"wrote {result.output}: {result.rows} rows, {result.ok} ok, {result.failed} failed",
-                  file=sys.stderr)
-        return 0
+        return _report_rows(result, "tagged", "videos", result.processed, result.rows_per_s)
+    if args.command == "tag":
+        from vidlm.config import TagConfig
+        from vidlm.tagging import tag_csv
+
+        result = tag_csv(config_from_args(TagConfig, args))
+        return _report_rows(result, "tagged", "captions", result.processed, result.rows_per_s)
     if args.command == "merge":
         from vidlm.batch_captioning import merge_captions
 
-        result = merge_captions(args.input_csv, args.output_csv)
-        print(f"wrote {result.output}: {result.rows} rows, {result.ok} ok, {result.failed} failed", file=sys.stderr)
-        return 0
+        return _report_rows(merge_captions(args.input_csv, args.output_csv))
     if args.command == "scan":
         from vidlm.scan import report, scan_videos, write_report_csv
 
@@ -275,6 +275,15 @@ def _run(args: argparse.Namespace) -> int:
 
         for split, count in (("train", args.train), ("test", args.test)):
             print(make_split(args.output_dir, split, count, seed=args.seed))
+    return 0
+
+
+def _report_rows(result, verb: str = "", unit: str = "", processed: int = 0, per_s: float = 0.0) -> int:
+    """The closing lines of a row job (on stderr, so stdout stays clean for pipes): work done, then the merge."""
+    if verb:
+        print(f"{verb} {processed} {unit} in {result.seconds:.1f} s ({per_s:.2f} {unit}/s)", file=sys.stderr)
+    if result.merged:
+        print(f"wrote {result.output}: {result.rows} rows, {result.ok} ok, {result.failed} failed", file=sys.stderr)
     return 0
 
 

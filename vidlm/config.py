@@ -228,15 +228,15 @@ def known_keys(cls, values: dict, source) -> dict:
     return values
 
 
-def model_source_problem(model: str) -> str | None:
-    """Why `model` (a hub id or a local folder) cannot be loaded, when that shows without loading it; else None."""
+def model_source_problem(model: str, example: str = "llava-hf/LLaVA-NeXT-Video-7B-hf") -> str | None:
+    """Why `model` (a hub id or a local folder) cannot be loaded, when that shows without loading it; else None.
+    `example`: a hub id to suggest."""
     looks_local = model.startswith(("/", ".", "~")) or model.count("/") > 1 or "\\" in model
     path = Path(model).expanduser()
     if path.exists() and not (path / "config.json").is_file():
         return f"The model folder {model!r} has no config.json; pass a checkpoint folder or a hub id"
     if looks_local and not path.exists():
-        return (f"Model folder not found: {model!r}; pass a checkpoint folder or a hub id such as "
-                "llava-hf/LLaVA-NeXT-Video-7B-hf")
+        return f"Model folder not found: {model!r}; pass a checkpoint folder or a hub id such as {example}"
     return None
 
 
@@ -377,6 +377,44 @@ class CaptionConfig(CaptioningSettings, _CaptionFiles):
             raise ConfigError(f"frame_positions must be 'uniform' or comma-separated fractions from 0 to 1 (e.g. "
                               f"0.1,0.5,0.9), got {self.frame_positions!r}")
         return values
+
+
+@dataclass
+class RowJobSettings(Config):
+    """How a row job (`vidlm.row_jobs`: tag, …) runs: resume, durability, shards, progress."""
+
+    retry_failed: bool = setting(False, "on resume, process rows that failed before again (default: keep them)")
+    torch_threads: int | None = setting(None, "torch threads per process; default: torch's own, shared between the "
+                                              "processes on this machine", ge=1)
+    fsync_every_s: float = setting(5.0, "force rows to disk at least this often (they are flushed after every "
+                                        "batch)", ge=0)
+    wait_timeout_s: float = setting(1800.0, "rank 0 gives up waiting for the other parts when none has grown for "
+                                            "this long; also bounds the start-up barrier", gt=0)
+    progress: bool = setting(True, "show a progress bar (rows/s and ETA) on rank 0")
+
+
+@dataclass
+class _TagFiles(Config):
+    input_csv: str = setting(help="CSV with a column of captions (`column`: `text`, as vidlm caption writes); other "
+                                  "columns are carried through to the output", nonempty=True)
+    output_csv: str = setting(help="where the tags go: columns tag_row, the caption column, the other input "
+                                   "columns, objects and/or actions (JSON lists), objects_raw/actions_raw (the "
+                                   "reply, kept when it holds no [...] list), tag_status (ok/failed), tag_error",
+                              nonempty=True, metavar="OUT.csv")
+
+
+@dataclass
+class TagConfig(RowJobSettings, _TagFiles):
+    """What an LLM tagging run depends on: `tag_csv(TagConfig("captions.csv", "tags.csv", model=...))`."""
+
+    model: str = setting("Qwen/Qwen2.5-0.5B-Instruct", "a causal LM with a chat template (an instruct model): hub "
+                         "id or local folder", nonempty=True, metavar="ID_OR_PATH")
+    key: Literal["objects", "actions", "both"] = setting("both", "what to extract from each caption: objects "
+                                                         "(nouns), actions (verbs), or both (two prompts)")
+    column: str = setting("text", "the input column that holds the captions", nonempty=True)
+    batch_size: int = setting(16, "captions per generate() call (left-padded)", ge=1)
+    max_new_tokens: int = setting(48, "longest reply, in tokens (greedy decoding stops earlier at the end of the "
+                                      "turn); a reply cut short has no closing ] and is kept raw", ge=1)
 
 
 @dataclass

@@ -44,7 +44,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vidlm.caption_files import (CAPTION, FAILED, OK, InputTable, Layout, PartWriter, RowJobError, done_path,
-                                 mark_done, merge, part_path, read_finished, read_input, run_record_path)
+                                 list_parts, mark_done, merge, part_path, read_finished, read_input,
+                                 run_record_path)
 from vidlm.launch import ProcessGroup, ProcessInfo, process_info, wait_for_parts
 
 
@@ -127,9 +128,9 @@ def run_rows(job: RowJob, work: Callable[[Shard], Iterable[list[dict]]]) -> Rows
 
     table, layout, output = job.table, job.table.layout, Path(job.output)
     proc = process_info()
-    finished = read_finished(output, table)
-    if finished:
+    if output.exists() or list_parts(output):  # before reading them: other settings may mean other columns
         _check_same_settings(output, job.settings)
+    finished = read_finished(output, table)
     own_part = part_path(output, proc.rank, proc.world_size)
     writer = PartWriter(own_part, table, job.fsync_every_s)
     group = None
