@@ -226,9 +226,12 @@ def test_run_records_redact_secret_like_keys_at_any_depth(tmp_path):
 
     path = write_run_record(tmp_path / "run.json", {"extra_training_args": {"hub_token": "t1", "HF_TOKEN": "t2"}},
                             connection={"password": "p", "api_key": "k", "aws_secret_access_key": "s", "apiKey": "c"},
-                            eval_max_new_tokens=32, keyframes=[1, 2], tokens=7, max_length=None)
+                            eval_max_new_tokens=32, keyframes=[1, 2], tokens=7, max_length=None,
+                            settings={"key": "objects", "private_key": "pk", "api_key_env": "OPENAI_API_KEY"})
     text = path.read_text()
-    assert not any(secret in text for secret in ('"t1"', '"t2"', '"p"', '"k"', '"s"', '"c"'))
+    assert not any(secret in text for secret in ('"t1"', '"t2"', '"p"', '"k"', '"s"', '"c"', '"pk"'))
     record = json.loads(text)
     assert record["connection"] == {k: "<redacted>" for k in ("password", "api_key", "aws_secret_access_key", "apiKey")}
     assert record["eval_max_new_tokens"] == 32 and record["keyframes"] == [1, 2] and record["tokens"] == 7
+    # a bare "key" is a choice (vidlm tag --key), and a name ending in env names the variable, not the secret
+    assert record["settings"] == {"key": "objects", "private_key": "<redacted>", "api_key_env": "OPENAI_API_KEY"}

@@ -16,8 +16,10 @@ from importlib import metadata
 from pathlib import Path
 
 # Whole words of a key (split at _, -, . and camelCase): "hub_token", "apiKey", "aws_secret_access_key" are secrets;
-# "eval_max_new_tokens" and "keyframes" are not.
-_SECRET_WORDS = {"token", "password", "passwd", "secret", "key", "apikey", "credential", "credentials", "auth"}
+# "eval_max_new_tokens" and "keyframes" are not. "key" alone names a choice (`vidlm tag --key objects`) or a column; it
+# is a secret only with another word ("api_key", "private_key"). A name ending in "env" names the environment variable
+# that holds a secret ("api_key_env": "OPENAI_API_KEY"), not the secret.
+_SECRET_WORDS = {"token", "password", "passwd", "secret", "apikey", "credential", "credentials", "auth"}
 REDACTED = "<redacted>"
 LIBRARIES = ("vidlm", "torch", "torchvision", "transformers", "peft", "bitsandbytes", "accelerate", "av", "numpy")
 
@@ -33,8 +35,10 @@ def library_versions() -> dict[str, str | None]:
 
 
 def is_secret_key(key) -> bool:
-    words = re.split(r"[^a-z0-9]+", re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", str(key)).lower())
-    return any(word in _SECRET_WORDS for word in words)
+    words = [w for w in re.split(r"[^a-z0-9]+", re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", str(key)).lower()) if w]
+    if not words or words[-1] == "env":
+        return False
+    return any(word in _SECRET_WORDS for word in words) or ("key" in words and len(words) > 1)
 
 
 def redact(value):
