@@ -338,6 +338,9 @@ def bad_input(tmp_path, setup, case):
         words = ["videos.csv", "['text']", "rename"]
     elif case == "missing input":
         words = ["Input CSV not found", "videos.csv"]
+    elif case == "input is a folder":
+        source.mkdir()
+        words = ["videos.csv is not a file", "give the CSV"]
     elif case == "output is input":
         source.write_text("path\na.mp4\n")
         output, words = source, ["is the input CSV", "another --output"]
@@ -352,7 +355,7 @@ def bad_input(tmp_path, setup, case):
 
 
 BAD_INPUTS = ["no path column", "empty file", "header only", "ragged row", "reserved column", "missing input",
-              "output is input", "missing adapter", "missing model folder"]
+              "input is a folder", "output is input", "missing adapter", "missing model folder"]
 
 
 @pytest.mark.parametrize("case", BAD_INPUTS)

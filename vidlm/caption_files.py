@@ -113,8 +113,10 @@ def read_input(path, layout: Layout = CAPTION) -> InputTable:
     from vidlm.sources.common import read_csv
 
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise CaptionError(f"Input CSV not found: {path}")
+    if not path.is_file():
+        raise CaptionError(f"The input {path} is not a file (a folder?): give the CSV that lists the rows")
     try:
         csv_table = read_csv(path)
     except ValueError as err:
