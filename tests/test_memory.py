@@ -155,7 +155,8 @@ def test_import_vidlm_stays_cheap():
     assert json.loads(done.stdout) == [True]
 
 
-def test_finetune_prints_the_estimate_and_warns_before_loading_weights(tiny_checkpoints, monkeypatch, capsys):
+def test_finetune_prints_the_estimate_and_warns_before_loading_weights(tiny_checkpoints, monkeypatch, capsys,
+                                                                      tmp_path):
     import vidlm.memory
     import vidlm.models
     from vidlm.data import Sample
@@ -166,7 +167,8 @@ def test_finetune_prints_the_estimate_and_warns_before_loading_weights(tiny_chec
 
     monkeypatch.setattr(vidlm.models, "load_model", no_loading)
     monkeypatch.setattr(vidlm.memory, "visible_gpu_gib", lambda: 0.25)  # a GPU far too small
-    config = FinetuneConfig(model=tiny_checkpoints["video-llava"], num_frames=4, max_steps=1)
+    config = FinetuneConfig(model=tiny_checkpoints["video-llava"], num_frames=4, max_steps=1,
+                            output_dir=str(tmp_path / "run"))
     with pytest.warns(ResourceWarning, match="exceeds this GPU's memory"), pytest.raises(RuntimeError, match="about"):
         finetune(config, [Sample(id="a", video="a.mp4", answer="a red square")], verbose=True)
     shown = capsys.readouterr().out

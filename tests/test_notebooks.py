@@ -210,7 +210,8 @@ def test_finetune_notebook_trains_saves_and_compares(family, num_frames, visual_
                          eval_dataset=str(synthetic_data["test"]), num_frames=num_frames, output_dir=str(out),
                          **TINY_FINETUNE)
     assert "32 training clips, 8 held-out clips" in shown
-    assert f"Token budget: {visual_tokens} visual + " in shown  # finetune's own check, before training
+    # finetune's own check, before training: every clip's visual tokens as its processor expands them
+    assert f"Token budget: 32 samples, {family} at {num_frames} frames: {visual_tokens} visual + " in shown
     record = json.loads((out / "adapter" / "run.json").read_text())
     assert record["family"] == family and record["config"]["num_frames"] == num_frames
     assert record["config"]["dataset"] == str(synthetic_data["train"]) and record["resumed_from"] is None
