@@ -1,4 +1,5 @@
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ from vidlm.models import load_model, load_processor, quantization_config
 
 
 def test_unknown_family_lists_the_known_ones():
-    with pytest.raises(ValueError, match=r"Unknown family 'llava'; known: \['llava-next-video', 'qwen2.5-vl', "):
+    with pytest.raises(ValueError, match=re.escape(f"Unknown family 'llava'; known: {sorted(ALL_FAMILIES)}")):
         get_family("llava")
     assert set(ALL_FAMILIES) == set(family_names())  # every family file is tested
 
@@ -50,6 +51,9 @@ EXPECTED_VISUAL = {
     # `seconds`, `>` = 6 tokens) + vision start/end = 8 more tokens.
     "qwen3-vl": {(4, 64, 64): 2 * (4 + 8), (6, 64, 64): 3 * (1 + 8), (4, 100, 60): 2 * (2 + 8),
                  (5, 100, 60): 3 * (2 + 8)},
+    # LLaVA-OneVision resizes every frame to 64² (8×8 patches of 8 px), pools to 4×4 = 16, + 1 newline per clip.
+    "llava-onevision": {(4, 64, 64): 4 * 16 + 1, (6, 100, 60): 6 * 16 + 1, (8, 64, 64): 8 * 16 + 1,
+                        (4, 100, 60): 4 * 16 + 1},
 }
 
 
