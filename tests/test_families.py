@@ -54,6 +54,12 @@ EXPECTED_VISUAL = {
     # LLaVA-OneVision resizes every frame to 64² (8×8 patches of 8 px), pools to 4×4 = 16, + 1 newline per clip.
     "llava-onevision": {(4, 64, 64): 4 * 16 + 1, (6, 100, 60): 6 * 16 + 1, (8, 64, 64): 8 * 16 + 1,
                         (4, 100, 60): 4 * 16 + 1},
+    # SmolVLM2 squares every frame to 64² (4×4 patches of 16 px, pixel-shuffled by 2 = 4 `<image>`) between
+    # `<fake_token_around_image><global-img>` and `<fake_token_around_image>`, after `Frame from 00:0s:` (6 word-level
+    # tokens), all after the 25-token introduction (`You are provided the following series of four frames from a
+    # 0:00:04 [H:MM:SS] video.`).
+    "smolvlm2": {(4, 64, 64): 4 * (4 + 3 + 6) + 25, (6, 100, 60): 6 * (4 + 3 + 6) + 25,
+                 (8, 64, 64): 8 * (4 + 3 + 6) + 25, (6, 64, 64): 6 * (4 + 3 + 6) + 25},
 }
 
 
@@ -81,7 +87,8 @@ def test_tiny_checkpoint_loads_in_4bit_on_cpu(family_checkpoints, family):
 
     model = load_model(family_checkpoints[family], quantization="4bit")
     fam = get_family(family)
-    q_proj = model.model.language_model.layers[0].self_attn.q_proj
+    language_model = model.model.text_model if family == "smolvlm2" else model.model.language_model
+    q_proj = language_model.layers[0].self_attn.q_proj
     assert isinstance(q_proj, Linear4bit) and q_proj.weight.quant_type == "nf4"
     # vision tower(s), projector and lm_head stay in full precision
     projector = model.get_submodule(fam.projector)

@@ -134,12 +134,27 @@ def reference_processor(family: str, tokenizer):
             video_processor=transformers.LlavaOnevisionVideoProcessor(),  # 384×384
             image_processor=transformers.LlavaOnevisionImageProcessor(), tokenizer=tokenizer,
             num_image_tokens=(384 // 14) ** 2, vision_feature_select_strategy="full")
+    if family == "smolvlm2":  # the 256M checkpoint: 512 px frames, 64 image tokens each
+        side = {"longest_edge": 512}
+        return transformers.SmolVLMProcessor(
+            image_processor=transformers.SmolVLMImageProcessor(size=side, max_image_size=side),
+            video_processor=transformers.SmolVLMVideoProcessor(size=side, max_image_size=side),
+            tokenizer=tokenizer, image_seq_len=64)
     raise KeyError(family)
+
+
+def smolvlm2_clip_text(frames: int) -> str:
+    """What SmolVLM2's processor writes for a clip of `frames` frames sampled at 1 fps from time 0."""
+    frame = "<fake_token_around_image><global-img>" + "<image>" * 64 + "<fake_token_around_image>"
+    return (f"You are provided the following series of sixty-four frames from a 0:01:04 [H:MM:SS] video.\n"
+            + "".join(f"\nFrame from {s // 60:02d}:{s % 60:02d}:{frame}" for s in range(frames)) + "\n\n")
 
 
 # Visual tokens of one clip at the family's default sampling, as the README's table gives them (a 16:9 clip long
 # enough to reach the frame cap): LLaVA-OneVision 32 frames × 196 + 1 newline.
-DEFAULT_CLIP = {"llava-onevision": ((32, 360, 640), 32 * 196 + 1)}
+DEFAULT_CLIP = {"llava-onevision": ((32, 360, 640), lambda tok: 32 * 196 + 1),
+                # SmolVLM2-256M: 64 frames (a clip of ≥ 64 s at 1 fps) × (64 `<image>` + 3) + the text it writes
+                "smolvlm2": ((64, 360, 640), lambda tok: len(tok(smolvlm2_clip_text(64))["input_ids"]))}
 
 
 @pytest.mark.parametrize("family", MORE_FAMILIES)
@@ -149,7 +164,10 @@ def test_reference_checkpoints_and_visual_tokens_at_the_defaults(family_tokenize
     fam = get_family(family)
     assert fam.hub_ids == {
         "llava-onevision": ("llava-hf/llava-onevision-qwen2-0.5b-ov-hf", "llava-hf/llava-onevision-qwen2-7b-ov-hf"),
+        "smolvlm2": ("HuggingFaceTB/SmolVLM2-256M-Video-Instruct", "HuggingFaceTB/SmolVLM2-2.2B-Instruct"),
     }[family]
     (frames, height, width), tokens = DEFAULT_CLIP[family]
     assert fam.sampling.frames() == frames
-    assert visual_tokens(reference_processor(family, family_tokenizer[family]), fam, frames, height, width) == tokens
+    tokenizer = family_tokenizer[family]
+    count = visual_tokens(reference_processor(family, tokenizer), fam, frames, height, width)
+    assert count == tokens(tokenizer), count
