@@ -60,6 +60,10 @@ EXPECTED_VISUAL = {
     # 0:00:04 [H:MM:SS] video.`).
     "smolvlm2": {(4, 64, 64): 4 * (4 + 3 + 6) + 25, (6, 100, 60): 6 * (4 + 3 + 6) + 25,
                  (8, 64, 64): 8 * (4 + 3 + 6) + 25, (6, 64, 64): 6 * (4 + 3 + 6) + 25},
+    # InternVL3 resizes every frame to 64² (8×8 patches of 8 px, pixel-shuffled to 16 `<IMG_CONTEXT>`) inside
+    # `<img>…</img>`, after `FrameN:` (2 word-level tokens).
+    "internvl3": {(4, 64, 64): 4 * (16 + 2 + 2), (6, 100, 60): 6 * (16 + 2 + 2), (8, 64, 64): 8 * (16 + 2 + 2),
+                  (4, 100, 60): 4 * (16 + 2 + 2)},
 }
 
 

@@ -27,16 +27,19 @@ def family_tokenizer(qwen_tokenizer):  # noqa: F811
 
     LLaVA-OneVision and InternVL3 use Qwen2's vocabulary; SmolVLM2 has its own SmolLM2 byte-level BPE, which no
     registry package ships, so Qwen's stands in as the closest real byte-level BPE vocabulary."""
-    from transformers import AddedToken
+    from transformers import AddedToken, PreTrainedTokenizerFast
 
     tokenizers = {}
     for family in MORE_FAMILIES:
         fam = get_family(family)
-        tokenizer = copy.deepcopy(qwen_tokenizer)  # the session's tokenizer is shared with the Qwen-VL tests
-        new = [t for t in fam.tiny_special_tokens if t not in tokenizer.get_vocab()]
-        tokenizer.add_tokens([AddedToken(t, special=True, normalized=False) for t in new], special_tokens=True)
+        backend = copy.deepcopy(qwen_tokenizer.backend_tokenizer)  # the session's tokenizer is shared
+        backend.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in fam.tiny_special_tokens
+                                    if backend.token_to_id(t) is None])
         roles = fam.token_roles
-        tokenizer.eos_token, tokenizer.pad_token = roles["eos"], roles["pad"]
+        # as vidlm.tiny names them: every role but bos/eos/pad is a named token the processor reads
+        tokenizer = PreTrainedTokenizerFast(
+            tokenizer_object=backend, eos_token=roles["eos"], pad_token=roles["pad"],
+            extra_special_tokens={f"{r}_token": t for r, t in roles.items() if r not in ("bos", "eos", "pad")})
         tokenizers[family] = tokenizer
     return tokenizers
 
@@ -140,6 +143,12 @@ def reference_processor(family: str, tokenizer):
             image_processor=transformers.SmolVLMImageProcessor(size=side, max_image_size=side),
             video_processor=transformers.SmolVLMVideoProcessor(size=side, max_image_size=side),
             tokenizer=tokenizer, image_seq_len=64)
+    if family == "internvl3":  # 448 px frames, 256 `<IMG_CONTEXT>` each
+        size = {"height": 448, "width": 448}
+        return transformers.InternVLProcessor(
+            image_processor=transformers.GotOcr2ImageProcessor(size=size),
+            video_processor=transformers.InternVLVideoProcessor(size=size), tokenizer=tokenizer,
+            image_seq_length=256)
     raise KeyError(family)
 
 
@@ -154,7 +163,10 @@ def smolvlm2_clip_text(frames: int) -> str:
 # enough to reach the frame cap): LLaVA-OneVision 32 frames × 196 + 1 newline.
 DEFAULT_CLIP = {"llava-onevision": ((32, 360, 640), lambda tok: 32 * 196 + 1),
                 # SmolVLM2-256M: 64 frames (a clip of ≥ 64 s at 1 fps) × (64 `<image>` + 3) + the text it writes
-                "smolvlm2": ((64, 360, 640), lambda tok: len(tok(smolvlm2_clip_text(64))["input_ids"]))}
+                "smolvlm2": ((64, 360, 640), lambda tok: len(tok(smolvlm2_clip_text(64))["input_ids"])),
+                # InternVL3: 8 frames × (`FrameN: ` + `<img>` + 256 `<IMG_CONTEXT>` + `</img>`), newline-separated
+                "internvl3": ((8, 360, 640), lambda tok: len(tok("\n".join(
+                    f"Frame{i + 1}: <img>{'<IMG_CONTEXT>' * 256}</img>" for i in range(8)))["input_ids"]))}
 
 
 @pytest.mark.parametrize("family", MORE_FAMILIES)
@@ -165,6 +177,7 @@ def test_reference_checkpoints_and_visual_tokens_at_the_defaults(family_tokenize
     assert fam.hub_ids == {
         "llava-onevision": ("llava-hf/llava-onevision-qwen2-0.5b-ov-hf", "llava-hf/llava-onevision-qwen2-7b-ov-hf"),
         "smolvlm2": ("HuggingFaceTB/SmolVLM2-256M-Video-Instruct", "HuggingFaceTB/SmolVLM2-2.2B-Instruct"),
+        "internvl3": ("OpenGVLab/InternVL3-1B-hf", "OpenGVLab/InternVL3-8B-hf"),
     }[family]
     (frames, height, width), tokens = DEFAULT_CLIP[family]
     assert fam.sampling.frames() == frames
