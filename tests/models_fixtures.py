@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 FAMILIES = ["llava-next-video", "video-llava"]  # the fixed-size families, with the documented `USER:` prompt form
-ALL_FAMILIES = [*FAMILIES, "qwen2.5-vl", "qwen3-vl"]
+MORE_FAMILIES = ["llava-onevision", "smolvlm2", "internvl3"]  # chat-template families tested in test_more_families.py
+ALL_FAMILIES = [*FAMILIES, "qwen2.5-vl", "qwen3-vl", *MORE_FAMILIES]
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ from vidlm.models import load_model, load_processor, quantization_config
 
 
 def test_unknown_family_lists_the_known_ones():
-    with pytest.raises(ValueError, match=r"Unknown family 'llava'; known: \['llava-next-video', 'qwen2.5-vl', "):
+    with pytest.raises(ValueError, match=re.escape(f"Unknown family 'llava'; known: {sorted(ALL_FAMILIES)}")):
         get_family("llava")
     assert set(ALL_FAMILIES) == set(family_names())  # every family file is tested
 
@@ -50,6 +51,19 @@ EXPECTED_VISUAL = {
     # `seconds`, `>` = 6 tokens) + vision start/end = 8 more tokens.
     "qwen3-vl": {(4, 64, 64): 2 * (4 + 8), (6, 64, 64): 3 * (1 + 8), (4, 100, 60): 2 * (2 + 8),
                  (5, 100, 60): 3 * (2 + 8)},
+    # LLaVA-OneVision resizes every frame to 64² (8×8 patches of 8 px), pools to 4×4 = 16, + 1 newline per clip.
+    "llava-onevision": {(4, 64, 64): 4 * 16 + 1, (6, 100, 60): 6 * 16 + 1, (8, 64, 64): 8 * 16 + 1,
+                        (4, 100, 60): 4 * 16 + 1},
+    # SmolVLM2 squares every frame to 64² (4×4 patches of 16 px, pixel-shuffled by 2 = 4 `<image>`) between
+    # `<fake_token_around_image><global-img>` and `<fake_token_around_image>`, after `Frame from 00:0s:` (6 word-level
+    # tokens), all after the 25-token introduction (`You are provided the following series of four frames from a
+    # 0:00:04 [H:MM:SS] video.`).
+    "smolvlm2": {(4, 64, 64): 4 * (4 + 3 + 6) + 25, (6, 100, 60): 6 * (4 + 3 + 6) + 25,
+                 (8, 64, 64): 8 * (4 + 3 + 6) + 25, (6, 64, 64): 6 * (4 + 3 + 6) + 25},
+    # InternVL3 resizes every frame to 64² (8×8 patches of 8 px, pixel-shuffled to 16 `<IMG_CONTEXT>`) inside
+    # `<img>…</img>`, after `FrameN:` (2 word-level tokens).
+    "internvl3": {(4, 64, 64): 4 * (16 + 2 + 2), (6, 100, 60): 6 * (16 + 2 + 2), (8, 64, 64): 8 * (16 + 2 + 2),
+                  (4, 100, 60): 4 * (16 + 2 + 2)},
 }
 
 
@@ -77,7 +91,8 @@ def test_tiny_checkpoint_loads_in_4bit_on_cpu(family_checkpoints, family):
 
     model = load_model(family_checkpoints[family], quantization="4bit")
     fam = get_family(family)
-    q_proj = model.model.language_model.layers[0].self_attn.q_proj
+    language_model = model.model.text_model if family == "smolvlm2" else model.model.language_model
+    q_proj = language_model.layers[0].self_attn.q_proj
     assert isinstance(q_proj, Linear4bit) and q_proj.weight.quant_type == "nf4"
     # vision tower(s), projector and lm_head stay in full precision
     projector = model.get_submodule(fam.projector)

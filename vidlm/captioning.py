@@ -74,7 +74,9 @@ def generate_captions(model, processor, batch, config, dtype=None) -> list[str]:
     if dtype is None:
         dtype = next(p.dtype for p in model.parameters() if p.is_floating_point())
     batch = batch.to(model.device)
-    batch["pixel_values_videos"] = batch["pixel_values_videos"].to(dtype)
+    for key in ("pixel_values_videos", "pixel_values"):  # SmolVLM passes a clip's frames as images
+        if key in batch:
+            batch[key] = batch[key].to(dtype)
     with torch.inference_mode():
         out = model.generate(**batch, generation_config=config)
     new_tokens = out[:, batch["input_ids"].shape[1]:]

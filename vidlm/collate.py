@@ -73,11 +73,18 @@ def encode(processor, prompt: Prompt, video, family=None) -> dict:
     at = plain.index(video_id)
     head, tail = plain[:at], plain[at + 1:]
     listed = ids.tolist()
-    num_visual = len(listed) - len(head) - len(tail)
-    if num_visual < 1 or listed[:len(head)] != head or listed[len(listed) - len(tail):] != tail:
+    # Where the processor writes text in place of the placeholder (SmolVLM's `You are provided …`), a byte-level BPE
+    # may merge it with the neighbouring text (`: ` + `You` → `:`, ` You`): the text's tokens then agree with the
+    # processor's except for at most BOUNDARY tokens beside the video, which must not be supervised.
+    same_head = _common_length(listed, head)
+    same_tail = _common_length(listed[::-1], tail[::-1])
+    unmatched = [*supervised[same_head:at], *supervised[at + 1:at + 1 + len(tail) - same_tail]]
+    if (len(listed) - same_head - same_tail < 1 or len(head) - same_head > BOUNDARY
+            or len(tail) - same_tail > BOUNDARY or any(unmatched)):
         raise RuntimeError("The processor tokenised the prompt differently from its tokenizer, so labels cannot be "
                            f"aligned; prompt: {prompt.text!r}")
-    keep = supervised[:at] + [False] * num_visual + supervised[at + 1:]
+    num_visual = len(listed) - same_head - same_tail
+    keep = supervised[:same_head] + [False] * num_visual + supervised[len(plain) - same_tail:]
     labels = [token if kept else IGNORE_INDEX for token, kept in zip(listed, keep)]
     if prompt.supervised and all(label == IGNORE_INDEX for label in labels):
         raise RuntimeError(f"No token of the answer was supervised; prompt: {prompt.text!r}")
@@ -92,6 +99,17 @@ def encode(processor, prompt: Prompt, video, family=None) -> dict:
         value = value if isinstance(value, torch.Tensor) else torch.tensor(value)
         out[key] = value if key in packed else value[0]
     return out
+
+
+BOUNDARY = 2  # tokens beside the video that may merge with the processor's own text
+
+
+def _common_length(a: list[int], b: list[int]) -> int:
+    """How many leading items of `b` equal those of `a`."""
+    n = 0
+    while n < len(b) and n < len(a) and a[n] == b[n]:
+        n += 1
+    return n
 
 
 def _prefix_length(tokenizer, text: str, cut: int, ids: list[int]) -> int:
@@ -199,7 +217,8 @@ def visual_tokens(processor, family, num_frames: int, height: int, width: int) -
     """
     blank = np.zeros((num_frames, height, width, 3), dtype=np.uint8)
     text = processor.video_token
-    ids = processor(text=[text], **video_inputs(processor, family, [blank]))["input_ids"][0]
+    # As tensors: SmolVLM's processor reads the frame count from its pixel tensor's shape.
+    ids = processor(text=[text], **video_inputs(processor, family, [blank]), return_tensors="pt")["input_ids"][0]
     return len(ids) - len(processor.tokenizer(text)["input_ids"]) + 1
 
 

@@ -51,7 +51,9 @@ def build_tokenizer(family: str = "llava-next-video"):
     tok.decoder = decoders.WordPiece(prefix="##", cleanup=True)  # joins words with spaces, tidies " ." → "."
     return PreTrainedTokenizerFast(
         tokenizer_object=tok, bos_token=roles.get("bos"), eos_token=roles["eos"], unk_token="<unk>",
-        pad_token=roles["pad"], extra_special_tokens={"video_token": roles["video"], "image_token": roles["image"]},
+        # every other role is a named token the processor reads (`video_token`; InternVL's `start_image_token` …)
+        pad_token=roles["pad"], extra_special_tokens={f"{role}_token": token for role, token in roles.items()
+                                                      if role not in ("bos", "eos", "pad")},
         model_max_length=1024 if fam.video_placeholder is not None else 2048,  # the tiny configs' positions
     )
 
