@@ -13,6 +13,8 @@ from pathlib import Path
 import papermill
 import pytest
 
+from models_fixtures import family_checkpoints  # noqa: F401  (fixture)
+
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 
@@ -201,12 +203,20 @@ TINY_FINETUNE = dict(lora_r=16, lora_alpha=32, lora_dropout=0.0, train_projector
                      save_every_steps=3, logging_steps=1, eval_max_new_tokens=8, eval_batch_size=4, torch_threads=1)
 
 
-# One notebook for both families: the model picks the family; 16 (4 x 4) and 65 (8 x 8 + 1) visual tokens per frame.
-@pytest.mark.parametrize("family, num_frames, visual_tokens", [("llava-next-video", 4, 64), ("video-llava", 8, 520)])
-def test_finetune_notebook_trains_saves_and_compares(family, num_frames, visual_tokens, tiny_checkpoints,
+# One notebook for every family: the model picks the family; 16 (4 x 4) and 65 (8 x 8 + 1) visual tokens per frame
+# for the LLaVA ones; Qwen2.5-VL's count (64 px frames resized, frames merged in pairs) is asked of its processor.
+@pytest.mark.parametrize("family, num_frames, visual_tokens", [("llava-next-video", 4, 64), ("video-llava", 8, 520),
+                                                               ("qwen2.5-vl", 4, None)])
+def test_finetune_notebook_trains_saves_and_compares(family, num_frames, visual_tokens, family_checkpoints,
                                                      synthetic_data, tmp_path):
+    if visual_tokens is None:  # the synthetic clips are 64 x 64
+        from vidlm.collate import visual_tokens as count
+        from vidlm.families import get_family
+        from vidlm.models import load_processor
+
+        visual_tokens = count(load_processor(family_checkpoints[family]), get_family(family), num_frames, 64, 64)
     out = tmp_path / "run"
-    shown = run_notebook(FINETUNE, tmp_path, model=tiny_checkpoints[family], dataset=str(synthetic_data["train"]),
+    shown = run_notebook(FINETUNE, tmp_path, model=family_checkpoints[family], dataset=str(synthetic_data["train"]),
                          eval_dataset=str(synthetic_data["test"]), num_frames=num_frames, output_dir=str(out),
                          **TINY_FINETUNE)
     assert "32 training clips, 8 held-out clips" in shown
