@@ -88,13 +88,13 @@ def test_finetune_notebook_and_readme_say_which_line_picks_each_family():
     assert assigned_parameters(NOTEBOOKS / FINETUNE)["model"] == f'"{get_family("llava-next-video").hub_id}"'
 
 
-def run_quickstart(tmp_path, name: str) -> Path:
+def run_quickstart(tmp_path, name: str, **more) -> Path:
     out = tmp_path / name
     papermill.execute_notebook(
         str(NOTEBOOKS / "01_quickstart.ipynb"), str(tmp_path / f"{name}.ipynb"), cwd=str(tmp_path),
         parameters=dict(train_clips=16, max_steps=6, batch_size=16, warmup_steps=1, max_new_tokens=6,
                         train_dir=str(tmp_path / "data"), checkpoint_dir=str(tmp_path / "checkpoints"),
-                        test_csv=str(ROOT / "test_videos" / "captions.csv"), output_dir=str(out)),
+                        test_csv=str(ROOT / "test_videos" / "captions.csv"), output_dir=str(out), **more),
         kernel_name="python3", progress_bar=False,
     )
     return out
@@ -129,6 +129,22 @@ def test_quickstart_runs_headless_writes_results_and_reproduces(tmp_path):
     assert json.loads((again / "metrics.json").read_text()) == scores
     assert [(again / "gifs" / g.name).read_bytes() for g in gifs] == [g.read_bytes() for g in gifs]
     assert (again / "index.html").read_text() == (out / "index.html").read_text()  # results/ does not churn
+
+
+def test_quickstart_takes_another_family(tmp_path):
+    # `-p family qwen2.5-vl`: the tiny checkpoint, the training and both captionings are Qwen2.5-VL's.
+    out = run_quickstart(tmp_path, "qwen", family="qwen2.5-vl")
+    checkpoint = tmp_path / "checkpoints" / "tiny-qwen2.5-vl"
+    assert json.loads((checkpoint / "config.json").read_text())["model_type"] == "qwen2_5_vl"
+    record = json.loads((out / "run" / "adapter" / "run.json").read_text())
+    assert record["family"] == "qwen2.5-vl" and record["config"]["model"] == str(checkpoint)
+    losses = [h["loss"] for h in record["log_history"] if "loss" in h]
+    assert len(losses) == 6 and losses[-1] < 0.8 * losses[0], losses
+    rows = list(csv.DictReader(open(out / "captions.csv")))
+    assert len(rows) == 48 and all(r["vanilla"].strip() for r in rows)
+    assert any(r["vanilla"] != r["fine-tuned"] for r in rows)  # six steps changed what the model says
+    assert json.loads((out / "run.json").read_text())["family"] == "qwen2.5-vl"
+    assert (out / "index.html").read_text().count('<li class="sample"') == 48
 
 
 def run_notebook(name: str, tmp_path, **parameters) -> str:
