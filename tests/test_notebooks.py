@@ -220,12 +220,14 @@ TINY_FINETUNE = dict(lora_r=16, lora_alpha=32, lora_dropout=0.0, train_projector
 
 
 # One notebook for every family: the model picks the family; 16 (4 x 4) and 65 (8 x 8 + 1) visual tokens per frame
-# for the LLaVA ones; Qwen2.5-VL's count (64 px frames resized, frames merged in pairs) is asked of its processor.
-@pytest.mark.parametrize("family, num_frames, visual_tokens", [("llava-next-video", 4, 64), ("video-llava", 8, 520),
-                                                               ("qwen2.5-vl", 4, None)])
+# for the LLaVA ones; the newer families' counts (dynamic resolution, temporal pairs, timestamps) are asked of their
+# processors.
+@pytest.mark.parametrize("family, num_frames, visual_tokens", [
+    ("llava-next-video", 4, 64), ("video-llava", 8, 520),
+    *((family, 4, None) for family in ("qwen2.5-vl", "qwen3-vl", "llava-onevision", "smolvlm2", "internvl3"))])
 def test_finetune_notebook_trains_saves_and_compares(family, num_frames, visual_tokens, family_checkpoints,
                                                      synthetic_data, tmp_path):
-    if visual_tokens is None:  # the synthetic clips are 64 x 64
+    if visual_tokens is None:  # the synthetic clips are 64 × 64
         from vidlm.collate import visual_tokens as count
         from vidlm.families import get_family
         from vidlm.models import load_processor
