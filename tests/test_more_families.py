@@ -184,3 +184,58 @@ def test_reference_checkpoints_and_visual_tokens_at_the_defaults(family_tokenize
     tokenizer = family_tokenizer[family]
     count = visual_tokens(reference_processor(family, tokenizer), fam, frames, height, width)
     assert count == tokens(tokenizer), count
+
+
+def test_smolvlm2_batches_clips_of_different_frame_counts(family_checkpoints):
+    """At 1 fps, clips of different lengths have different frame counts: a batch pads the shorter clips with
+    all-zero frames, which SmolVLM drops, so the batch is exactly the samples one at a time."""
+    from vidlm.collate import generation_batch
+    from vidlm.models import load_model, load_processor
+
+    fam = get_family("smolvlm2")
+    path = family_checkpoints["smolvlm2"]
+    processor, model = load_processor(path), load_model(path, quantization="none")
+    model.eval()
+    pad = processor.tokenizer.pad_token_id
+    prompt = format_prompt(fam, "Describe the video.", "a red circle moves left", processor=processor)
+    clips = [random_frames(0, num_frames=2), random_frames(1, num_frames=5), random_frames(2, num_frames=3)]
+    features = [encode(processor, prompt, clip, fam) for clip in clips]
+    batch = TrainCollator(pad, fam.packed_inputs)(features)
+    assert batch["pixel_values"].shape == (3, 5, 3, 64, 64)
+    assert batch["pixel_values"][0, :2].equal(features[0]["pixel_values"])
+    assert not batch["pixel_values"][0, 2:].any() and not batch["pixel_attention_mask"][0, 2:].any()
+    with torch.no_grad():
+        together = model(**batch).loss
+        alone = [model(**TrainCollator(pad, fam.packed_inputs)([f])).loss for f in features]
+    counts = [int((f["labels"] != IGNORE_INDEX).sum()) for f in features]
+    mean = sum(loss * n for loss, n in zip(alone, counts)) / sum(counts)
+    assert torch.allclose(together, mean, atol=1e-5), (together, mean)
+    # generation: a left-padded batch of the three clips writes what each writes alone
+    ask = format_prompt(fam, "Describe the video.", processor=processor).text
+
+    def generate(videos):
+        inputs = generation_batch(processor, [ask] * len(videos), videos, fam)
+        with torch.no_grad():
+            out = model.generate(**inputs, max_new_tokens=6, do_sample=False)
+        return processor.batch_decode(out[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+
+    assert generate(clips) == [generate([clip])[0] for clip in clips]
+
+
+def test_llava_onevision_refuses_a_batch_of_different_frame_counts_by_name(family_checkpoints, synthetic_data):
+    """LLaVA-OneVision takes one [frames, …] tensor per sample: a batch of different frame counts is refused with
+    what to do, and its uniform sampling gives every clip, short or long, the same count so batches work."""
+    from vidlm.data import VideoTextDataset, read_captions_csv
+    from vidlm.models import load_processor
+
+    fam = get_family("llava-onevision")
+    processor = load_processor(family_checkpoints["llava-onevision"])
+    pad = processor.tokenizer.pad_token_id
+    prompt = format_prompt(fam, "Describe the video.", "a red circle moves left", processor=processor)
+    features = [encode(processor, prompt, random_frames(i, num_frames=n), fam) for i, n in enumerate((4, 4, 2))]
+    with pytest.raises(ValueError, match=r"sample 2 has 2 frames.*sample 0 has 4.*batch_size 1.*fixed frame count"):
+        TrainCollator(pad, fam.packed_inputs)(features)
+    samples = read_captions_csv(synthetic_data["train"])[:3]
+    dataset = VideoTextDataset(samples, processor, fam, num_frames=4)
+    batch = TrainCollator(pad, fam.packed_inputs)([dataset[i] for i in range(3)])
+    assert batch["pixel_values_videos"].shape == (3, 4, 3, 64, 64)

@@ -127,6 +127,9 @@ def _prefix_length(tokenizer, text: str, cut: int, ids: list[int]) -> int:
 
 # Per-token inputs a batch pads on the right (with the value given); every other input is per clip.
 TOKEN_INPUTS = {"input_ids": None, "attention_mask": 0, "labels": IGNORE_INDEX, "mm_token_type_ids": 0}
+# Per-clip inputs whose frames a batch may pad with all-zero frames: SmolVLM takes frames as images and drops every
+# all-zero one (`real_images_inds`), as its own processor pads a batch (a real normalised frame is never all zero).
+ZERO_PADDED_FRAMES = ("pixel_values", "pixel_attention_mask")
 
 
 @dataclass
@@ -135,7 +138,9 @@ class TrainCollator:
 
     Per-clip inputs are stacked, one row per sample, except `packed` ones (`Family.packed_inputs`: Qwen's patches of
     every clip in one tensor, with `video_grid_thw` saying which rows are whose), which are concatenated, so the
-    samples of one batch may have different frame counts and resolutions.
+    samples of one batch may have different frame counts and resolutions. SmolVLM's frames (`ZERO_PADDED_FRAMES`)
+    are padded to the batch's longest clip with all-zero frames, which the model drops; any other per-clip input of
+    different shapes (LLaVA-OneVision's frame counts) is refused naming the samples.
     """
 
     pad_token_id: int
@@ -154,9 +159,29 @@ class TrainCollator:
                                           for v in values])
             elif key in self.packed:
                 batch[key] = torch.cat(values)
+            elif key in ZERO_PADDED_FRAMES:
+                frames = max(len(v) for v in values)
+                batch[key] = torch.stack([torch.cat([v, v.new_zeros((frames - len(v), *v.shape[1:]))])
+                                          for v in values])
             else:
+                _check_same_frames(key, values)
                 batch[key] = torch.stack(values)
         return batch
+
+
+def _check_same_frames(key: str, values: list) -> None:
+    """Refuse, by sample, a batch whose clips a model cannot take together (LLaVA-OneVision: one [frames, …] tensor
+    per sample, every frame a fixed number of tokens)."""
+    shapes = [tuple(v.shape) for v in values]
+    if len(set(shapes)) == 1:
+        return
+    odd = next(i for i, shape in enumerate(shapes) if shape != shapes[0])
+    if shapes[odd][1:] == shapes[0][1:] and len(shapes[0]) > 1:
+        raise ValueError(f"Clips of one batch must have the same number of frames for this model: sample {odd} has "
+                         f"{shapes[odd][0]} frames ({key}), sample 0 has {shapes[0][0]}; use batch_size 1 or a fixed "
+                         "frame count (uniform sampling, num_frames=N, gives every clip N frames)")
+    raise ValueError(f"Samples of one batch have different {key} shapes: sample {odd} {shapes[odd]}, sample 0 "
+                     f"{shapes[0]}; use batch_size 1 or one frame count and size for every clip")
 
 
 def generation_batch(processor, prompts: list[str], videos: list, family=None):
