@@ -12,6 +12,7 @@ from vidlm.collate import TrainCollator
 from vidlm.data import Sample, VideoTextDataset
 from vidlm.families import get_family
 from vidlm.feature_cache import FeatureCache, feature_key, processor_fingerprint, video_fingerprint
+from models_fixtures import family_checkpoints  # noqa: F401  (fixture)
 from vidlm.prompts import Prompt
 
 FAMILY = get_family("llava-next-video")
@@ -190,3 +191,62 @@ def test_dataloader_decodes_in_worker_processes(videos, processors):
         assert set(a) == set(b) and all(torch.equal(a[k], b[k]) for k in a)
     pids = {int((videos[0].parent / f"item{i}.pid").read_text()) for i in range(len(samples))}
     assert len(pids) == 2 and os.getpid() not in pids  # two worker processes did the decoding
+
+
+# Families whose visual inputs are not one [frames, 3, H, W] tensor of exactly num_frames frames: Qwen's patches +
+# grid (packed), InternVL3's packed frames, SmolVLM2's frames-as-images at 1 fps with their pixel mask.
+VARIABLE = ["qwen2.5-vl", "qwen3-vl", "internvl3", "smolvlm2"]
+
+
+def break_grid(features):
+    """Qwen: one temporal patch more in the grid than the patches stored; others: the first frame dropped (InternVL3
+    then has fewer than num_frames frames, SmolVLM2 fewer frames than its pixel mask)."""
+    bad = dict(features)
+    if "video_grid_thw" in bad:
+        bad["video_grid_thw"] = bad["video_grid_thw"] + torch.tensor([[1, 0, 0]])
+    else:
+        bad["pixel_values"] = bad["pixel_values"][1:]
+    return bad
+
+
+@pytest.mark.parametrize("family", VARIABLE)
+def test_variable_visual_inputs_are_cached_checked_and_reused(tmp_path, videos, family_checkpoints, decodes, family):
+    from vidlm.models import load_processor
+
+    fam = get_family(family)
+    processor = load_processor(family_checkpoints[family])
+    samples = [Sample(id=str(i), video=str(v), answer="a red circle moves left") for i, v in enumerate(videos[:2])]
+    fresh = [VideoTextDataset(samples, processor, fam, 4)[i] for i in range(2)]  # no cache
+    assert len(decodes) == 2
+    cached = [VideoTextDataset(samples, processor, fam, 4, feature_cache=tmp_path / "cache")[i] for i in range(2)]
+    assert len(decodes) == 4 and len(FeatureCache(tmp_path / "cache")) == 2
+    again = VideoTextDataset(samples, processor, fam, 4, feature_cache=tmp_path / "cache")
+    reused = [again[i] for i in range(2)]
+    assert len(decodes) == 4  # a second dataset instance decodes nothing
+    for a, b, c in zip(fresh, cached, reused):
+        assert set(a) == set(b) == set(c) and all(torch.equal(a[k], c[k]) and torch.equal(a[k], b[k]) for k in a)
+    pad = processor.tokenizer.pad_token_id
+    assert all(torch.equal(v, TrainCollator(pad, fam.packed_inputs)(fresh)[k])
+               for k, v in TrainCollator(pad, fam.packed_inputs)(reused).items())
+    # an entry whose pixels do not agree with its own grid / frame shape is recomputed
+    entry = FeatureCache(tmp_path / "cache").path(again._key(0))
+    from safetensors.torch import save_file
+
+    save_file({k: v.contiguous() for k, v in break_grid(reused[0]).items()}, entry)
+    with pytest.warns(UserWarning, match="recomputing it"):
+        recomputed = again[0]
+    assert len(decodes) == 5 and all(torch.equal(recomputed[k], fresh[0][k]) for k in fresh[0])
+    # more frames, or a different sampling policy, is another key
+    more = VideoTextDataset(samples, processor, fam, 6, feature_cache=tmp_path / "cache")
+    more[0]
+    assert len(decodes) == 6 and more._key(0) != again._key(0)
+
+
+def test_key_includes_the_sampling_policy(videos):
+    from dataclasses import replace
+
+    fam = get_family("qwen2.5-vl")
+    keys = {feature_key("p", 8, "text", videos[0], sampling=s.record(8))
+            for s in (fam.sampling, replace(fam.sampling, max_pixels=fam.sampling.max_pixels // 2),
+                      replace(fam.sampling, fps=fam.sampling.fps * 2))}
+    assert len(keys) == 3

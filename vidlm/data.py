@@ -70,13 +70,11 @@ class VideoTextDataset:
         if feature_cache is not None:
             from vidlm.feature_cache import FeatureCache, processor_fingerprint
 
-            if family.packed_inputs:  # entry_problem checks one pixel tensor of num_frames frames per sample
-                raise ValueError(f"feature_cache does not hold {family.name}'s packed video inputs yet; leave "
-                                 "feature_cache unset (cache=True keeps features in memory)")
             if not isinstance(feature_cache, FeatureCache):
                 feature_cache = FeatureCache(feature_cache)
             self.feature_cache = feature_cache
             self._processor_key = processor_fingerprint(processor)
+            self._entry_keys = None
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -97,7 +95,30 @@ class VideoTextDataset:
     def _check_entry(self, features: dict) -> str | None:
         from vidlm.feature_cache import entry_problem
 
-        return entry_problem(features, self.num_frames, len(self.processor.tokenizer))
+        if self._entry_keys is None:
+            self._entry_keys = self._encoded_keys()
+        return entry_problem(features, self.num_frames, len(self.processor.tokenizer), self._entry_keys,
+                             self.family.sampling)
+
+    def _encoded_keys(self) -> set[str]:
+        """The inputs `encode` makes for this processor: its tokens and what the processor returns for a blank clip
+        (Qwen's patches and grid, SmolVLM's pixel mask …), without decoding any video."""
+        import numpy as np
+
+        from vidlm.collate import video_inputs
+
+        blank = np.zeros((2, 64, 64, 3), dtype=np.uint8)
+        text = self.processor.video_token
+        made = self.processor(text=[text], **video_inputs(self.processor, self.family, [blank]), return_tensors="pt")
+        return {"labels", *made}
+
+    def _key(self, i: int) -> str:
+        """The feature cache key of sample i."""
+        from vidlm.feature_cache import feature_key
+
+        sample = self.samples[i]
+        return feature_key(self._processor_key, self.num_frames, self.prompt(sample), sample.video, sample.window,
+                           sampling=self.family.sampling.record(self.num_frames))
 
     def prompt(self, sample: Sample):
         from vidlm.prompts import format_prompt
@@ -113,9 +134,7 @@ class VideoTextDataset:
         prompt = self.prompt(sample)
         key = None
         if self.feature_cache is not None:
-            from vidlm.feature_cache import feature_key
-
-            key = feature_key(self._processor_key, self.num_frames, prompt, sample.video, sample.window)
+            key = self._key(i)
             features = self.feature_cache.get(key, self._check_entry)
             if features is not None:
                 if self._cache is not None:

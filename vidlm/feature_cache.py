@@ -1,7 +1,7 @@
 """Processed features on disk, keyed by everything they depend on, so a stale entry is never used.
 
-A key is the SHA-256 of: the processor (its whole configuration, chat template and tokenizer), the number of frames,
-the prompt (text and supervised spans), the video file (resolved path, size and modification time — or its content
+A key is the SHA-256 of: the processor (its whole configuration, chat template and tokenizer: the decoding size or
+pixel budget), the number of frames and the family's sampling policy (fps, pixel budget), the prompt (text and supervised spans), the video file (resolved path, size and modification time — or its content
 hash with `content_hash=True`) and the sample's time window. Change any of them and the key changes: the old entry
 is simply never read again (`FeatureCache.clear()` removes everything).
 
@@ -57,10 +57,12 @@ def video_fingerprint(path, content_hash: bool = False) -> dict:
     return {"path": str(path), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
 
 
-def feature_key(processor_key: str, num_frames: int, prompt, video, window=None, content_hash: bool = False) -> str:
+def feature_key(processor_key: str, num_frames: int, prompt, video, window=None, content_hash: bool = False,
+                sampling: dict | None = None) -> str:
     """The cache key of one sample's features (hex SHA-256).
 
-    processor_key: `processor_fingerprint(processor)`; prompt: a `vidlm.prompts.Prompt` or its text.
+    processor_key: `processor_fingerprint(processor)`; prompt: a `vidlm.prompts.Prompt` or its text; sampling: the
+    family's policy as run.json records it (`Sampling.record`): fps or pixel budget change the frames and patches.
     """
     text = getattr(prompt, "text", prompt)
     spans = [list(s) for s in getattr(prompt, "supervised", [])]
@@ -73,6 +75,8 @@ def feature_key(processor_key: str, num_frames: int, prompt, video, window=None,
         "video": video_fingerprint(video, content_hash),
         "window": None if window is None else [float(window[0]), float(window[1])],
     }
+    if sampling is not None:  # absent from keys written before it was an ingredient, which stay valid
+        ingredients["sampling"] = sampling
     return _sha256(json.dumps(ingredients, sort_keys=True))
 
 
@@ -136,19 +140,23 @@ class FeatureCache:
         return len(entries)
 
 
-def entry_problem(features: dict, num_frames: int, vocab_size: int) -> str | None:
+def entry_problem(features: dict, num_frames: int, vocab_size: int, keys=None, sampling=None) -> str | None:
     """What is wrong with a cached entry for a dataset of `num_frames` frames and a `vocab_size` tokenizer, else None.
 
-    The entry must be what `vidlm.collate.encode` makes: exactly its keys; token tensors 1-D, integer, one length;
-    ids in the vocabulary; every label either ignored or the token at its position; pixels float with `num_frames`
-    frames of 3 channels. A file that passes is safe to train on even if it is not the sample's (its key says it is).
+    The entry must be what `vidlm.collate.encode` makes: exactly its keys (`keys`; by default the fixed-frame
+    families' tokens + `pixel_values_videos`); token tensors 1-D, integer, one length; ids in the vocabulary; every
+    label either ignored or the token at its position; visual inputs of one clip (`visual_problem`). A file that
+    passes is safe to train on even if it is not the sample's (its key says it is).
+    sampling: the family's `Sampling` (fps sampling: up to `num_frames` frames; Qwen's temporal patch); None: exactly
+    `num_frames` frames.
     """
     import torch
 
-    if set(features) != {*TOKENS, PIXELS}:
-        return f"keys {sorted(features)}, expected {sorted({*TOKENS, PIXELS})}"
+    expected = set(keys) if keys is not None else {*TOKENS, PIXELS}
+    if set(features) != expected:
+        return f"keys {sorted(features)}, expected {sorted(expected)}"
     ids = features["input_ids"]
-    for name in TOKENS:
+    for name in [*TOKENS, *(k for k in TOKEN_EXTRAS if k in features)]:
         value = features[name]
         if value.dtype.is_floating_point or value.dtype.is_complex or value.dtype == torch.bool:
             return f"{name} is {value.dtype}, expected an integer type"
@@ -159,11 +167,47 @@ def entry_problem(features: dict, num_frames: int, vocab_size: int) -> str | Non
     labels = features["labels"]
     if not bool(((labels == IGNORE_INDEX) | (labels == ids)).all()):
         return "a label is neither ignored nor the token at its position"
-    pixels = features[PIXELS]
-    if not pixels.dtype.is_floating_point:
-        return f"{PIXELS} is {pixels.dtype}, expected a float type"
-    if pixels.ndim != 4 or pixels.shape[0] != num_frames or pixels.shape[1] != 3:
-        return f"{PIXELS} has shape {tuple(pixels.shape)}, expected ({num_frames}, 3, height, width)"
+    return visual_problem(features, num_frames, sampling)
+
+
+TOKEN_EXTRAS = ("mm_token_type_ids",)  # per-token inputs some processors add (Qwen-VL)
+
+
+def visual_problem(features: dict, num_frames: int, sampling=None) -> str | None:
+    """What is wrong with one clip's visual inputs: floats; Qwen's patches exactly the rows its one-clip
+    `video_grid_thw` says, with no more temporal patches than `num_frames` frames make; frames otherwise
+    [frames, 3, H, W] (with a [frames, H, W] `pixel_attention_mask`), exactly `num_frames` of them, or 1 to
+    `num_frames` where frames are sampled by fps."""
+    for name, value in features.items():
+        if name.startswith("pixel_values") and not value.dtype.is_floating_point:
+            return f"{name} is {value.dtype}, expected a float type"
+    grid = features.get("video_grid_thw")
+    if grid is not None:
+        if grid.dtype.is_floating_point or grid.shape != (1, 3) or int(grid.min()) < 1:
+            return f"video_grid_thw is {tuple(grid.shape)} {grid.dtype}, expected one positive integer (t, h, w) row"
+        temporal = sampling.temporal_patch if sampling is not None else 1
+        if int(grid[0, 0]) > -(-num_frames // temporal):
+            return f"video_grid_thw {grid.tolist()} has more temporal patches than {num_frames} frames make"
+        patches = features.get(PIXELS)
+        if patches is None or patches.ndim != 2 or patches.shape[0] != int(grid.prod()):
+            shape = None if patches is None else tuple(patches.shape)
+            return f"{PIXELS} has shape {shape}, expected ({int(grid.prod())}, patch) as video_grid_thw {grid.tolist()}"
+        times = features.get("second_per_grid_ts")
+        if times is not None and (times.shape != (1,) or not times.dtype.is_floating_point):
+            return f"second_per_grid_ts is {tuple(times.shape)} {times.dtype}, expected one float"
+        return None
+    name = next((k for k in (PIXELS, "pixel_values") if k in features), None)
+    if name is None:
+        return "no pixel input"
+    pixels = features[name]
+    fps = sampling is not None and sampling.fps is not None
+    if (pixels.ndim != 4 or pixels.shape[1] != 3
+            or not (1 <= pixels.shape[0] <= num_frames if fps else pixels.shape[0] == num_frames)):
+        frames = f"1 to {num_frames}" if fps else num_frames
+        return f"{name} has shape {tuple(pixels.shape)}, expected ({frames} frames, 3, height, width)"
+    mask = features.get("pixel_attention_mask")
+    if mask is not None and (mask.shape != (pixels.shape[0], *pixels.shape[2:]) or mask.dtype.is_floating_point):
+        return f"pixel_attention_mask has shape {tuple(mask.shape)}, expected {(pixels.shape[0], *pixels.shape[2:])}"
     return None
 
 
