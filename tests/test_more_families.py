@@ -222,11 +222,12 @@ def test_smolvlm2_batches_clips_of_different_frame_counts(family_checkpoints):
     assert generate(clips) == [generate([clip])[0] for clip in clips]
 
 
-def test_llava_onevision_refuses_a_batch_of_different_frame_counts_by_name(family_checkpoints, synthetic_data):
+def test_llava_onevision_refuses_a_batch_of_different_frame_counts_by_name(family_checkpoints, tmp_path):
     """LLaVA-OneVision takes one [frames, …] tensor per sample: a batch of different frame counts is refused with
     what to do, and its uniform sampling gives every clip, short or long, the same count so batches work."""
-    from vidlm.data import VideoTextDataset, read_captions_csv
+    from vidlm.data import Sample, VideoTextDataset
     from vidlm.models import load_processor
+    from vidlm.synthetic import write_video
 
     fam = get_family("llava-onevision")
     processor = load_processor(family_checkpoints["llava-onevision"])
@@ -235,7 +236,10 @@ def test_llava_onevision_refuses_a_batch_of_different_frame_counts_by_name(famil
     features = [encode(processor, prompt, random_frames(i, num_frames=n), fam) for i, n in enumerate((4, 4, 2))]
     with pytest.raises(ValueError, match=r"sample 2 has 2 frames.*sample 0 has 4.*batch_size 1.*fixed frame count"):
         TrainCollator(pad, fam.packed_inputs)(features)
-    samples = read_captions_csv(synthetic_data["train"])[:3]
+    samples = []
+    for i, length in enumerate((6, 40, 13)):  # clips of 0.75 s to 5 s at 8 fps
+        write_video(tmp_path / f"clip{i}.mp4", random_frames(i, num_frames=length))
+        samples.append(Sample(id=str(i), video=str(tmp_path / f"clip{i}.mp4"), answer="a red circle moves left"))
     dataset = VideoTextDataset(samples, processor, fam, num_frames=4)
     batch = TrainCollator(pad, fam.packed_inputs)([dataset[i] for i in range(3)])
     assert batch["pixel_values_videos"].shape == (3, 4, 3, 64, 64)
