@@ -111,18 +111,10 @@ def test_a_few_qlora_steps_lower_the_loss_on_the_language_model_only(trained_fam
 
 
 def test_left_padded_batched_captions_equal_one_at_a_time(trained_family, synthetic_data):
-    from vidlm.captioning import caption_videos
-    from vidlm.data import read_captions_csv
-    from vidlm.models import load_processor
+    from family_checks import batched_and_single_captions
 
     result, config = trained_family
-    processor = load_processor(config.model)
-    videos = [s.video for s in read_captions_csv(synthetic_data["test"])][:4]
-    prompts = ["Describe the video.", "What is in this clip?", "Describe.", "What is happening in the video?"]
-    batched = caption_videos(result.model, processor, videos, prompts, num_frames=4, batch_size=4,
-                             max_new_tokens=6, progress=False)
-    single = [caption_videos(result.model, processor, [v], [p], num_frames=4, batch_size=1, max_new_tokens=6,
-                             progress=False)[0] for v, p in zip(videos, prompts)]
+    batched, single = batched_and_single_captions(result.model, config.model, synthetic_data["test"])
     assert batched == single
     assert all(c for c in batched)
 

@@ -124,18 +124,10 @@ def test_a_few_qlora_steps_lower_the_loss_and_run_json_records_the_sampling(trai
 
 
 def test_left_padded_batched_captions_equal_one_at_a_time(trained_qwen, synthetic_data):
-    from vidlm.captioning import caption_videos
-    from vidlm.data import read_captions_csv
-    from vidlm.models import load_processor
+    from family_checks import batched_and_single_captions
 
     result, config = trained_qwen
-    processor = load_processor(config.model)
-    videos = [s.video for s in read_captions_csv(synthetic_data["test"])][:4]
-    prompts = ["Describe the video.", "What is in this clip?", "Describe.", "What is happening in the video?"]
-    batched = caption_videos(result.model, processor, videos, prompts, num_frames=4, batch_size=4,
-                             max_new_tokens=6, progress=False)
-    single = [caption_videos(result.model, processor, [v], [p], num_frames=4, batch_size=1, max_new_tokens=6,
-                             progress=False)[0] for v, p in zip(videos, prompts)]
+    batched, single = batched_and_single_captions(result.model, config.model, synthetic_data["test"])
     assert batched == single
     assert all(c for c in batched)
 

@@ -1,0 +1,18 @@
+"""Checks every family file must pass, shared by the per-family test modules."""
+
+PROMPTS = ["Describe the video.", "What is in this clip?", "Describe.", "What is happening in the video?"]
+
+
+def batched_and_single_captions(model, model_id: str, test_csv) -> tuple[list[str], list[str]]:
+    """Captions of 4 held-out clips with 4 different prompts: one left-padded batch, and one clip at a time."""
+    from vidlm.captioning import caption_videos
+    from vidlm.data import read_captions_csv
+    from vidlm.models import load_processor
+
+    processor = load_processor(model_id)
+    videos = [s.video for s in read_captions_csv(test_csv)][:4]
+    batched = caption_videos(model, processor, videos, PROMPTS, num_frames=4, batch_size=4, max_new_tokens=6,
+                             progress=False)
+    single = [caption_videos(model, processor, [v], [p], num_frames=4, batch_size=1, max_new_tokens=6,
+                             progress=False)[0] for v, p in zip(videos, PROMPTS)]
+    return batched, single
