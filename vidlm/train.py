@@ -186,7 +186,7 @@ _SETTINGS = "run_settings.json"  # in output_dir: what the run there trains with
 # Fields that may change between runs into one output_dir: how long to train, where and how often to report or save,
 # and caches that do not change what is computed.
 _FREE_TO_CHANGE = {"output_dir", "resume", "overwrite", "max_steps", "num_epochs", "logging_steps", "save_steps",
-                   "save_every_steps", "eval_every_steps", "eval_max_new_tokens", "cache_features",
+                   "save_every_steps", "eval_every_steps", "eval_max_new_tokens", "eval_batch_size", "cache_features",
                    "feature_cache_dir", "dataset"}
 
 
