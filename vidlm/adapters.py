@@ -1,4 +1,4 @@
-"""LoRA adapters after training: save, load onto the base (local folder or hub repo), merge, publish with a card.
+"""LoRA adapters after training (finetune saves them): load onto the base (local folder or hub repo), merge, publish with a card.
 
 An adapter folder (or hub repository) holds `adapter_config.json` + `adapter_model.safetensors` at its root or in a
 subfolder, usually with the processor files, vidlm's `run.json` and the evaluation's `metrics.json`.
@@ -27,15 +27,6 @@ from typing import Literal
 # Never published: pickles (optimizer state, RNG state) and anything that is not a file of the adapter itself.
 _PRIVATE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")  # "org/name" or "name"; a folder path is not one
-
-
-def save_adapter(model, adapter_dir, processor=None) -> Path:
-    """Write the LoRA weights (safetensors), their config and, if given, the processor to `adapter_dir`."""
-    adapter_dir = Path(adapter_dir)
-    model.save_pretrained(adapter_dir, safe_serialization=True)
-    if processor is not None:
-        processor.save_pretrained(adapter_dir)
-    return adapter_dir
 
 
 def adapter_location(adapter, subfolder: str | None = None) -> tuple[str, dict]:
