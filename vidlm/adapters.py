@@ -1,4 +1,5 @@
-"""LoRA adapters after training (finetune saves them): load onto the base (local folder or hub repo), merge, publish with a card.
+"""LoRA adapters after training (`finetune` saves them): load onto the base (local folder or hub repo), merge,
+publish with a card.
 
 An adapter folder (or hub repository) holds `adapter_config.json` + `adapter_model.safetensors` at its root or in a
 subfolder, usually with the processor files, vidlm's `run.json` and the evaluation's `metrics.json`.
