@@ -24,8 +24,6 @@ from dataclasses import dataclass
 from typing import Callable
 
 TEXT_TOKENS = 64  # prompt + a caption of ~50 words
-# LoRA on the language model's linears in every family (its module is `language_model`, SmolVLM's `text_model`).
-LM_LINEARS = r".*(language_model|text_model).*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
 
 
 @dataclass(frozen=True)
@@ -37,7 +35,6 @@ class Architecture:
     config: Callable  # (tiny: bool) -> the transformers config
     reference_params: int  # the hub checkpoint's parameter count
     source: str  # where `reference_params` comes from
-    family: str | None = None  # vidlm's family name where vidlm has one (apply_lora, token budget)
     frame_size: int = 0  # pixels per frame side fed at real size (0: the vision config's image_size)
 
 
@@ -198,10 +195,10 @@ def _siglip_smol(hidden, intermediate, layers, heads, image_size, patch_size):
 ARCHITECTURES = {a.name: a for a in [
     Architecture("llava-next-video-7b", "llava-hf/LLaVA-NeXT-Video-7B-hf", "LlavaNextVideoForConditionalGeneration",
                  "llava-next-video", lambda tiny: model_config("llava-next-video", tiny), 7_065_000_000,
-                 "shards 4.99+4.96+4.18 GB (hub file list); model size 7.06B", family="llava-next-video"),
+                 "shards 4.99+4.96+4.18 GB (hub file list); model size 7.06B"),
     Architecture("video-llava-7b", "LanguageBind/Video-LLaVA-7B-hf", "VideoLlavaForConditionalGeneration",
                  "video-llava", lambda tiny: model_config("video-llava", tiny), 7_370_000_000,
-                 "shards 4.98+4.95+4.81 GB (hub file list); model size 7.37B", family="video-llava"),
+                 "shards 4.98+4.95+4.81 GB (hub file list); model size 7.37B"),
     Architecture("qwen2.5-vl-3b", "Qwen/Qwen2.5-VL-3B-Instruct", "Qwen2_5_VLForConditionalGeneration", "qwen2.5",
                  qwen2_5_vl(2048, 11008, 36, 16, 2, 151936, True), 3_750_000_000,
                  "model size 3.75B (hub page; not re-read in this session)", frame_size=448),
@@ -313,26 +310,7 @@ def build(name: str, quantization: str, gradient_checkpointing: bool, tiny: bool
     if quantization == "4bit":
         model = quantize_language_model(model, dtype)
     settings = LoraSettings(r=lora_r, alpha=2 * lora_r, dropout=0.05, gradient_checkpointing=gradient_checkpointing)
-    if arch.family:
-        return apply_lora(model, settings, arch.family, verbose=False)
-    return _apply_lora_without_family(model, settings)
-
-
-def _apply_lora_without_family(model, settings):
-    """vidlm.lora.apply_lora's steps for an architecture vidlm has no family file for yet (same peft calls)."""
-    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
-
-    from vidlm.lora import is_quantized, peft_quietly
-
-    if is_quantized(model):
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
-    if settings.gradient_checkpointing:
-        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
-        if not is_quantized(model):
-            model.enable_input_require_grads()
-    with peft_quietly():
-        return get_peft_model(model, LoraConfig(r=settings.r, lora_alpha=settings.alpha,
-                                                lora_dropout=settings.dropout, target_modules=LM_LINEARS))
+    return apply_lora(model, settings, verbose=False)  # the family its config's model_type names
 
 
 def _by_family(name: str) -> str:
