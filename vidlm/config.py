@@ -291,6 +291,18 @@ class CaptioningSettings(ModelSettings):
 
 
 @dataclass
+class RowJobSettings(Config):
+    """How a row job (`vidlm.row_jobs`: caption, tag, motion) runs: resume, durability, shards, progress."""
+
+    retry_failed: bool = setting(False, "on resume, process rows that failed before again (default: keep them)")
+    fsync_every_s: float = setting(5.0, "force rows to disk at least this often (they are flushed after every "
+                                        "batch)", ge=0)
+    wait_timeout_s: float = setting(1800.0, "rank 0 gives up waiting for the other parts when none has grown for "
+                                            "this long; also bounds the start-up barrier", gt=0)
+    progress: bool = setting(True, "show a progress bar (rows/s and ETA) on rank 0")
+
+
+@dataclass
 class _CaptionFiles(Config):
     input_csv: str = setting(help="CSV with a `path` column; relative paths are relative to the CSV's folder; other "
                                   "columns are carried through to the output", nonempty=True)
@@ -299,22 +311,16 @@ class _CaptionFiles(Config):
 
 
 @dataclass
-class CaptionConfig(CaptioningSettings, _CaptionFiles):
+class CaptionConfig(RowJobSettings, CaptioningSettings, _CaptionFiles):
     """What a captioning run depends on: `caption_csv(CaptionConfig("videos.csv", "captions.csv", model=...))`."""
 
     num_workers: int | None = setting(None, "video-decoding processes per captioning process (0: decode in it); "
                                             "default: a quarter of its CPU cores, 2 to 4", ge=0)
     group_by_length: bool = setting(True, "batch videos of similar file size together (a proxy for duration and "
                                           "caption length); output rows still carry their input row number")
-    retry_failed: bool = setting(False, "on resume, caption rows that failed before again (default: keep them)")
     torch_threads: int | None = setting(None, "torch threads per process; default: its share of the CPU cores "
                                               "(cores / processes per node) less the decoding workers, at least 1",
                                         ge=1)
-    fsync_every_s: float = setting(5.0, "force rows to disk at least this often (they are flushed after every "
-                                        "batch)", ge=0)
-    wait_timeout_s: float = setting(1800.0, "rank 0 gives up waiting for the other parts when none has grown for "
-                                            "this long; also bounds the start-up barrier", gt=0)
-    progress: bool = setting(True, "show a progress bar (videos/s and ETA) on rank 0")
     # Captioning through an OpenAI-compatible server (vidlm.api_captioning); model is then the server's model name.
     backend: Literal["local", "openai"] = setting("local", "local: load the model in this process; openai: send "
                                                   "frames to an OpenAI-compatible chat-completions server (OpenAI, "
@@ -380,20 +386,6 @@ class CaptionConfig(CaptioningSettings, _CaptionFiles):
 
 
 @dataclass
-class RowJobSettings(Config):
-    """How a row job (`vidlm.row_jobs`: tag, …) runs: resume, durability, shards, progress."""
-
-    retry_failed: bool = setting(False, "on resume, process rows that failed before again (default: keep them)")
-    torch_threads: int | None = setting(None, "torch threads per process; default: torch's own, shared between the "
-                                              "processes on this machine", ge=1)
-    fsync_every_s: float = setting(5.0, "force rows to disk at least this often (they are flushed after every "
-                                        "batch)", ge=0)
-    wait_timeout_s: float = setting(1800.0, "rank 0 gives up waiting for the other parts when none has grown for "
-                                            "this long; also bounds the start-up barrier", gt=0)
-    progress: bool = setting(True, "show a progress bar (rows/s and ETA) on rank 0")
-
-
-@dataclass
 class _TagFiles(Config):
     input_csv: str = setting(help="CSV with a column of captions (`column`: `text`, as vidlm caption writes); other "
                                   "columns are carried through to the output", nonempty=True)
@@ -415,6 +407,8 @@ class TagConfig(RowJobSettings, _TagFiles):
     batch_size: int = setting(16, "captions per generate() call (left-padded)", ge=1)
     max_new_tokens: int = setting(48, "longest reply, in tokens (greedy decoding stops earlier at the end of the "
                                       "turn); a reply cut short has no closing ] and is kept raw", ge=1)
+    torch_threads: int | None = setting(None, "torch threads per process; default: torch's own, shared between the "
+                                              "processes on this machine", ge=1)
 
 
 @dataclass
@@ -502,7 +496,7 @@ class _MotionFiles(Config):
 
 
 @dataclass
-class MotionConfig(_MotionFiles):
+class MotionConfig(RowJobSettings, _MotionFiles):
     """What a camera-motion tagging run depends on: `motion_csv(MotionConfig("videos.csv", "motion.csv"))`."""
 
     threshold: float = setting(0.25, "displacement over the whole clip, as a fraction of the frame's shorter side, "
@@ -511,10 +505,3 @@ class MotionConfig(_MotionFiles):
     size: int = setting(64, "frames are decoded at this many pixels on the shorter side", ge=16)
     caption_column: str | None = setting(None, "also append 'Camera motion: pan left.' to this caption column "
                                                "(e.g. text, as vidlm caption writes it)", nonempty=True)
-    # how the run goes (vidlm.row_jobs), as for vidlm caption
-    retry_failed: bool = setting(False, "on resume, tag rows that failed before again (default: keep them)")
-    fsync_every_s: float = setting(5.0, "force rows to disk at least this often (they are flushed after every "
-                                        "video)", ge=0)
-    wait_timeout_s: float = setting(1800.0, "rank 0 gives up waiting for the other parts when none has grown for "
-                                            "this long; also bounds the start-up barrier", gt=0)
-    progress: bool = setting(True, "show a progress bar (videos/s and ETA) on rank 0")
