@@ -1,12 +1,10 @@
 """`vidlm caption --backend openai`: captions from a local OpenAI-compatible server backed by the tiny model, retries
 with backoff, usage in run.json, resume after kill -9, one-line errors, and the key never written anywhere."""
 
-import csv
 import io
 import json
 import os
 import random
-import signal
 import socket
 import subprocess
 import sys
@@ -17,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from row_job_files import kill_after_random_rows, rows_of, write_csv
 from api_server import CaptionServer, decode_data_uri
 from vidlm.api_captioning import chat_messages, frame_indices, jpeg_data_uri, retry_after_s, retry_delay
 from vidlm.batch_captioning import CaptionConfig, caption_csv
@@ -27,19 +26,6 @@ from vidlm.prompt_table import get_prompt
 
 KEY = "sk-vidlm-test-" + os.urandom(12).hex()  # what the server accepts; it must appear in no output or file
 PROMPT = get_prompt("default")
-
-
-def rows_of(path) -> list[dict]:
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
-
-
-def write_csv(path, rows: list[dict]) -> Path:
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    return Path(path)
 
 
 @pytest.fixture(scope="module")
@@ -257,20 +243,8 @@ def test_kill_9_mid_run_and_resume_give_every_row_once(clips, expected, caption_
                    "--concurrency", "3", "--no-progress"]
         killed_mid_run = 0
         for trial in range(3):
-            before = len(scan(part, table).records) if part.exists() else 0
-            proc = subprocess.Popen(command, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-            target = before + rng.randint(1, max(1, (len(rows) - before) // 3))
-            deadline = time.monotonic() + 60
-            while proc.poll() is None and time.monotonic() < deadline:
-                if part.exists() and part.read_bytes().count(b"\n") - 1 >= target:
-                    break
-                time.sleep(0.01)
-            time.sleep(rng.uniform(0, 0.1))
-            running = proc.poll() is None
-            proc.send_signal(signal.SIGKILL)
-            proc.wait(timeout=30)
-            stderr = proc.stderr.read().decode()
-            assert running or proc.returncode == 0, f"seed {seed}: {stderr[-2000:]}"
+            running, code, stderr = kill_after_random_rows(command, environment, part, len(rows), rng, wait_s=60)
+            assert running or code == 0, f"seed {seed}: {stderr[-2000:]}"
             found = scan(part, table).records
             done = [r["row"] for r in found]
             assert len(done) == len(set(done)), f"seed {seed}: a row was captioned twice"

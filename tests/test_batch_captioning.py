@@ -1,11 +1,9 @@
 """`vidlm caption` / `caption_csv`: rows keyed by input row, failures isolated, resumes after kill -9, torchrun."""
 
-import csv
 import json
 import os
 import random
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -13,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from row_job_files import env, kill_after_random_rows, rows_of, write_csv
 from vidlm.batch_captioning import CaptionConfig, caption_csv, merge_captions
 from vidlm.caption_files import CaptionError, PartWriter, list_parts, part_path, read_input, scan
 from vidlm.cli import main
@@ -24,23 +23,6 @@ SETTINGS = dict(num_frames=4, max_new_tokens=8, progress=False)
 COLUMNS = ["row", "path", "caption", "colour", "shape", "direction", "text", "status", "error"]
 BIN = Path(sys.executable).parent
 
-
-def rows_of(path) -> list[dict]:
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
-
-
-def write_csv(path, rows: list[dict]) -> Path:
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    return Path(path)
-
-
-def env(**extra) -> dict:
-    drop = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
-    return {**{k: v for k, v in os.environ.items() if k not in drop}, "HF_HUB_OFFLINE": "1", **extra}
 
 
 @pytest.fixture(scope="module")
@@ -226,32 +208,14 @@ def test_kill_9_at_random_moments_then_resume_gives_every_row_once(setup, refere
     expected = [reference["captions"][Path(r["path"]).name] for r in rows]
     mid_run = 0
     for trial in range(4):
-        before = max(part.read_bytes().count(b"\n") - 1, 0) if part.exists() else 0
-        proc = subprocess.Popen(command, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                start_new_session=True)
-        try:
-            if trial == 0:  # anywhere from start-up (imports, model loading) into captioning
-                target = len(rows) // 3  # on an idle machine 8 s can caption every row: stop earlier
-                deadline = time.monotonic() + rng.uniform(1.0, 8.0)
-            else:  # after a random number of further rows, plus a random fraction of a batch
-                target = before + rng.randint(1, max(1, (len(rows) - before) // 3))
-                deadline = time.monotonic() + 120
-            while proc.poll() is None and time.monotonic() < deadline:
-                if part.exists() and part.read_bytes().count(b"\n") - 1 >= target:
-                    break
-                time.sleep(0.01)
-            if trial:
-                time.sleep(rng.uniform(0, 0.15))
-            running = proc.poll() is None
-            proc.send_signal(signal.SIGKILL)
-            proc.wait(timeout=30)
-        finally:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)  # its orphaned decoding workers, if any are left
-            except ProcessLookupError:
-                pass
-        stderr = proc.stderr.read().decode()
-        assert running or proc.returncode == 0, f"seed {seed}, trial {trial}: {stderr[-2000:]}"
+        if trial == 0:  # anywhere from start-up (imports, model loading) into captioning
+            # on an idle machine 8 s can caption every row: stop at a third at the latest
+            running, code, stderr = kill_after_random_rows(command, env(), part, len(rows), rng,
+                                                           target=len(rows) // 3, wait_s=rng.uniform(1.0, 8.0),
+                                                           settle_s=0)
+        else:  # after a random number of further rows, plus a random fraction of a batch
+            running, code, stderr = kill_after_random_rows(command, env(), part, len(rows), rng, settle_s=0.15)
+        assert running or code == 0, f"seed {seed}, trial {trial}: {stderr[-2000:]}"
         if part.exists():  # what a kill leaves: whole records (at most one torn at the end), each row at most once
             found = scan(part, table)
             done = [r["row"] for r in found.records]

@@ -1,19 +1,17 @@
 """vidlm.motion on real footage moved by known camera moves (benchmarks/bench_motion.py's renderer, small and short)
 and the `vidlm motion` command."""
 
-import csv
 import importlib.util
 import os
 import random
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from row_job_files import env, kill_after_random_rows, rows_of, write_csv
 from vidlm.motion import MotionEstimate, camera_motion, estimate_camera_motion
 
 spec = importlib.util.spec_from_file_location("bench_motion", Path(__file__).parent.parent / "benchmarks" /
@@ -113,23 +111,7 @@ def test_a_cut_to_another_scene_is_unclassified(clips):
 
 # --- `vidlm motion` -------------------------------------------------------------------------------------------------
 
-def env() -> dict:
-    drop = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
-    return {k: v for k, v in os.environ.items() if k not in drop}
 
-
-def write_csv(path, rows, columns=None) -> Path:
-    columns = columns or list(rows[0])
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, columns)
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
-
-
-def rows_of(path) -> list[dict]:
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
 
 
 @pytest.fixture
@@ -229,22 +211,8 @@ def test_kill_9_at_random_moments_then_resume_gives_every_row_once(clips, tmp_pa
     table = read_input(source, motion_layout())
     mid_run = 0
     for trial in range(4):
-        before = max(part.read_bytes().count(b"\n") - 1, 0) if part.exists() else 0
-        proc = subprocess.Popen(command, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        try:
-            target = before + rng.randint(1, max(1, (len(rows) - before) // 3))
-            deadline = time.monotonic() + 120
-            while proc.poll() is None and time.monotonic() < deadline:
-                if part.exists() and part.read_bytes().count(b"\n") - 1 >= target:
-                    break
-                time.sleep(0.005)
-            time.sleep(rng.uniform(0, 0.1))
-            running = proc.poll() is None
-        finally:
-            proc.send_signal(signal.SIGKILL)
-            proc.wait(timeout=30)
-        stderr = proc.stderr.read().decode()
-        assert running or proc.returncode == 0, f"seed {seed}, trial {trial}: {stderr[-2000:]}"
+        running, code, stderr = kill_after_random_rows(command, env(), part, len(rows), rng)
+        assert running or code == 0, f"seed {seed}, trial {trial}: {stderr[-2000:]}"
         if part.exists():  # whole records (at most one torn at the end), each row at most once
             found = scan(part, table)
             done = [r["motion_row"] for r in found.records]

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from row_job_files import rows_of
 from vidlm.caption_files import Layout, RowJobError, list_parts, part_path, read_input
 from vidlm.cli import main
 from vidlm.launch import LaunchError
@@ -15,10 +16,6 @@ from vidlm.row_jobs import RowJob, merge_rows, run_rows
 LENGTH = Layout(command="vidlm length", column="text", column_hint="Pass the caption column.", added=("words",),
                 row="len_row", status="len_status", error="len_error")
 
-
-def rows_of(path) -> list[dict]:
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
 
 
 @pytest.fixture

@@ -9,14 +9,13 @@ import csv
 import json
 import os
 import random
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
+from row_job_files import env, kill_after_random_rows, rows_of
 from vidlm.caption_files import RowJobError, list_parts, part_path, read_input, scan
 from vidlm.cli import main
 from vidlm.tagging import (EXAMPLE_CAPTION, EXAMPLE_REPLIES, INSTRUCTIONS, TagConfig, layout, load_tagger, messages,
@@ -112,10 +111,6 @@ def loaded(tagger):
     return load_tagger(tagger)
 
 
-def rows_of(path) -> list[dict]:
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
-
 
 def captions_csv(path, count: int, seed: int = 1, empty_at=()) -> tuple[Path, list[tuple]]:
     """A CSV shaped like `vidlm caption`'s output (row, path, text, status, error) and each row's truth."""
@@ -130,10 +125,6 @@ def captions_csv(path, count: int, seed: int = 1, empty_at=()) -> tuple[Path, li
             writer.writerow([i, f"clip{i}.mp4", text, "ok" if text else "failed", "" if text else "bad video"])
     return Path(path), truth
 
-
-def env() -> dict:
-    drop = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
-    return {**{k: v for k, v in os.environ.items() if k not in drop}, "HF_HUB_OFFLINE": "1"}
 
 
 PARSED = {
@@ -229,19 +220,8 @@ def test_kill_9_at_random_moments_then_resume_gives_every_row_once(reference, ta
     part, table = part_path(out, 0, 1), read_input(source, layout(TagConfig(str(source), str(out), key="objects")))
     mid_run = 0
     for trial in range(3):
-        before = max(part.read_bytes().count(b"\n") - 1, 0) if part.exists() else 0
-        target = before + rng.randint(1, max(1, (len(truth) - before) // 3))
-        proc = subprocess.Popen(command, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 120
-        while proc.poll() is None and time.monotonic() < deadline:
-            if part.exists() and part.read_bytes().count(b"\n") - 1 >= target:
-                break
-            time.sleep(0.01)
-        time.sleep(rng.uniform(0, 0.1))
-        running = proc.poll() is None
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-        assert running or proc.returncode == 0, f"seed {seed}: {proc.stderr.read().decode()[-2000:]}"
+        running, code, stderr = kill_after_random_rows(command, env(), part, len(truth), rng)
+        assert running or code == 0, f"seed {seed}: {stderr[-2000:]}"
         found = scan(part, table)
         done = [r["tag_row"] for r in found.records]
         assert len(done) == len(set(done)), f"seed {seed}: a row was tagged twice"
