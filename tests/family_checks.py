@@ -16,3 +16,14 @@ def batched_and_single_captions(model, model_id: str, test_csv) -> tuple[list[st
     single = [caption_videos(model, processor, [v], [p], num_frames=4, batch_size=1, max_new_tokens=6,
                              progress=False)[0] for v, p in zip(videos, PROMPTS)]
     return batched, single
+
+
+def train_a_few_steps(checkpoint, train_csv, output_dir):
+    """16 QLoRA steps of a tiny checkpoint on the synthetic clips (loss logged every 2): (FinetuneResult, config)."""
+    from models_fixtures import TRAIN_SETTINGS
+    from vidlm.data import read_captions_csv
+    from vidlm.train import FinetuneConfig, finetune
+
+    config = FinetuneConfig(model=checkpoint, quantization="4bit", max_steps=16, output_dir=str(output_dir),
+                            **{**TRAIN_SETTINGS, "logging_steps": 2})
+    return finetune(config, read_captions_csv(train_csv), verbose=False), config

@@ -86,14 +86,10 @@ def test_labels_are_the_answer_and_end_of_turn_on_a_real_tokenizer(family_tokeni
 
 @pytest.fixture(scope="module", params=MORE_FAMILIES)
 def trained_family(request, family_checkpoints, synthetic_data, tmp_path_factory):
-    from models_fixtures import TRAIN_SETTINGS
-    from vidlm.data import read_captions_csv
-    from vidlm.train import FinetuneConfig, finetune
+    from family_checks import train_a_few_steps
 
-    settings = {**TRAIN_SETTINGS, "logging_steps": 2}
-    config = FinetuneConfig(model=family_checkpoints[request.param], quantization="4bit", max_steps=16,
-                            output_dir=str(tmp_path_factory.mktemp("run")), **settings)
-    return finetune(config, read_captions_csv(synthetic_data["train"]), verbose=False), config
+    return train_a_few_steps(family_checkpoints[request.param], synthetic_data["train"],
+                             tmp_path_factory.mktemp("run"))
 
 
 def test_a_few_qlora_steps_lower_the_loss_on_the_language_model_only(trained_family):

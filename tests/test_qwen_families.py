@@ -98,14 +98,10 @@ def test_a_batch_packs_clips_of_different_frame_counts_and_sizes(family_checkpoi
 
 @pytest.fixture(scope="module", params=QWEN)
 def trained_qwen(request, family_checkpoints, synthetic_data, tmp_path_factory):
-    from models_fixtures import TRAIN_SETTINGS
-    from vidlm.data import read_captions_csv
-    from vidlm.train import FinetuneConfig, finetune
+    from family_checks import train_a_few_steps
 
-    settings = {**TRAIN_SETTINGS, "logging_steps": 2}
-    config = FinetuneConfig(model=family_checkpoints[request.param], quantization="4bit", max_steps=16,
-                            output_dir=str(tmp_path_factory.mktemp("qwen-run")), **settings)
-    return finetune(config, read_captions_csv(synthetic_data["train"]), verbose=False), config
+    return train_a_few_steps(family_checkpoints[request.param], synthetic_data["train"],
+                             tmp_path_factory.mktemp("qwen-run"))
 
 
 def test_a_few_qlora_steps_lower_the_loss_and_run_json_records_the_sampling(trained_qwen):
