@@ -23,11 +23,10 @@ def naive_captions(model, processor, videos, args) -> list[str]:
     from vidlm.captioning import generate_captions, generation_config
     from vidlm.collate import generation_batch
     from vidlm.families import family_of
-    from vidlm.prompts import format_prompt
-    from vidlm.synthetic import PROMPT
-    from vidlm.video import load_video
+    from vidlm.prompts import DEFAULT_PROMPT, format_prompt
+    from vidlm.video.decode import load_video
 
-    text = format_prompt(family_of(model.config), PROMPT, processor=processor).text
+    text = format_prompt(family_of(model.config), DEFAULT_PROMPT, processor=processor).text
     config = generation_config(processor, args.max_new_tokens)
     captions = []
     for video in videos:
@@ -57,10 +56,10 @@ def run(root: Path, args) -> int:
     """Build the checkpoint and clips under `root`, time both sides `args.repeats` times, print the table."""
     import torch
 
-    from vidlm.batch_captioning import CaptionConfig, caption_csv, default_parallelism
+    from vidlm.jobs.caption import CaptionConfig, caption_csv, default_parallelism
     from vidlm.models import load_model, load_processor
-    from vidlm.synthetic import make_split
-    from vidlm.tiny import make_tiny_checkpoint
+    from vidlm.demo.synthetic import make_split
+    from vidlm.demo.tiny import make_tiny_checkpoint
 
     checkpoint = str(make_tiny_checkpoint("llava-next-video", root / "tiny"))
     source = make_split(root, "clips", args.videos, seed=0)

@@ -41,7 +41,7 @@ def real_processor(family: str, pixels: int):
     """The family's real processor class with the hub checkpoint's visual settings and vidlm's tiny tokenizer."""
     import transformers
 
-    from vidlm.tiny import build_tokenizer
+    from vidlm.demo.tiny import build_tokenizer
 
     size, crop = {"shortest_edge": pixels}, {"height": pixels, "width": pixels}
     tokenizer = build_tokenizer(family)
@@ -100,7 +100,7 @@ def _cpu() -> float:
 def bench_case(family_name: str, frames: int, pixels: int, clips: list[Path], rounds: int, batch: int,
                cache_dir: Path) -> dict:
     from vidlm.collate import TrainCollator
-    from vidlm.data import Sample, VideoTextDataset
+    from vidlm.data.samples import Sample, VideoTextDataset
     from vidlm.families import get_family
 
     family = get_family(family_name)

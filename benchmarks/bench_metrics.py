@@ -1,4 +1,4 @@
-"""Scoring speed: vidlm.metrics.score_captions vs pycocoevalcap on the same captions, with and without METEOR.
+"""Scoring speed: vidlm.metrics.scores.score_captions vs pycocoevalcap on the same captions, with and without METEOR.
 
     .venv/bin/python benchmarks/bench_metrics.py [--captions 5000] [--references 5] [--repeats 3]
 
@@ -61,7 +61,7 @@ def main():
     import contextlib
     import io
 
-    from vidlm.metrics import _ngrams, score_captions
+    from vidlm.metrics.scores import _ngrams, score_captions
 
     def vidlm_scores(meteor: bool):
         _ngrams.cache_clear()  # cold every run: no credit for n-grams counted in an earlier repeat

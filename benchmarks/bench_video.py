@@ -24,7 +24,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from hostile_videos import write_long_video  # noqa: E402
 
-from vidlm.video import load_video, uniform_indices  # noqa: E402
+from vidlm.video.decode import load_video, uniform_indices  # noqa: E402
 
 WIDTH, HEIGHT, FPS = 640, 360, 30
 
@@ -97,7 +97,7 @@ def calibrate_seek_cost(repeats: int = 11) -> None:
 
     The f where both cost the same, minus the one frame decoded after the seek, is what SEEK_COST_FRAMES stands for.
     """
-    import vidlm.video as video
+    import vidlm.video.decode as video
 
     original, second = video._TimestampReader.fetch, {}
 

@@ -34,9 +34,9 @@ def made_up_captions(references: list[str]) -> dict[str, list[str]]:
 
 def write_results(folder: Path, count: int = 6) -> Path:
     """captions.csv, metrics.json, metrics.md, run.json and run/adapter/run.json (with a log_history) in `folder`."""
-    from vidlm.compare import write_comparison
-    from vidlm.metrics import score_captions
-    from vidlm.runinfo import write_run_record
+    from vidlm.viewing.compare import write_comparison
+    from vidlm.metrics.scores import score_captions
+    from vidlm.runtime.runinfo import write_run_record
 
     clips = bundled_clips(count)
     references = [c["reference"] for c in clips]
@@ -67,8 +67,8 @@ def write_hostile_results(folder: Path) -> Path:
     import shutil
 
     from browser import HOSTILE
-    from vidlm.compare import write_comparison
-    from vidlm.metrics import CaptionScores
+    from vidlm.viewing.compare import write_comparison
+    from vidlm.metrics.scores import CaptionScores
 
     clips = bundled_clips(3)
     folder.mkdir(parents=True, exist_ok=True)

@@ -7,7 +7,7 @@ import pytest  # noqa: E402
 
 from models_fixtures import synthetic_data, tiny_checkpoints, trained  # noqa: E402,F401  (shared fixtures)
 from comparison_fixtures import results_dir  # noqa: E402,F401  (shared fixture)
-from vidlm.synthetic import write_video  # noqa: E402
+from vidlm.demo.synthetic import write_video  # noqa: E402
 
 NUM_FRAMES, FPS = 16, 8
 

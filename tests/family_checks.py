@@ -6,7 +6,7 @@ PROMPTS = ["Describe the video.", "What is in this clip?", "Describe.", "What is
 def batched_and_single_captions(model, model_id: str, test_csv) -> tuple[list[str], list[str]]:
     """Captions of 4 held-out clips with 4 different prompts: one left-padded batch, and one clip at a time."""
     from vidlm.captioning import caption_videos
-    from vidlm.data import read_captions_csv
+    from vidlm.data.samples import read_captions_csv
     from vidlm.models import load_processor
 
     processor = load_processor(model_id)
@@ -21,7 +21,7 @@ def batched_and_single_captions(model, model_id: str, test_csv) -> tuple[list[st
 def train_a_few_steps(checkpoint, train_csv, output_dir):
     """16 QLoRA steps of a tiny checkpoint on the synthetic clips (loss logged every 2): (FinetuneResult, config)."""
     from models_fixtures import TRAIN_SETTINGS
-    from vidlm.data import read_captions_csv
+    from vidlm.data.samples import read_captions_csv
     from vidlm.train import FinetuneConfig, finetune
 
     config = FinetuneConfig(model=checkpoint, quantization="4bit", max_steps=16, output_dir=str(output_dir),

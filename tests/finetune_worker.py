@@ -24,7 +24,7 @@ def train(request: dict, events) -> None:
     import torch
     from transformers import TrainerCallback
 
-    from vidlm.data import read_captions_csv
+    from vidlm.data.samples import read_captions_csv
     from vidlm.train import FinetuneConfig, finetune
 
     torch.set_num_threads(1)

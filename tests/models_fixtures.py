@@ -11,7 +11,7 @@ ALL_FAMILIES = [*FAMILIES, "qwen2.5-vl", "qwen3-vl", *MORE_FAMILIES]
 @pytest.fixture(scope="session")
 def tiny_checkpoints(tmp_path_factory):
     """{family: path} of a tiny checkpoint of each family, built once per test session."""
-    from vidlm.tiny import make_tiny_checkpoint
+    from vidlm.demo.tiny import make_tiny_checkpoint
 
     root = tmp_path_factory.mktemp("checkpoints")
     return {family: str(make_tiny_checkpoint(family, root / family)) for family in FAMILIES}
@@ -21,7 +21,7 @@ def tiny_checkpoints(tmp_path_factory):
 def family_checkpoints(tiny_checkpoints, tmp_path_factory):
     """{family: path} of a tiny checkpoint of every family (`tiny_checkpoints` holds the LLaVA ones only, whose
     prompt form many tests spell out)."""
-    from vidlm.tiny import make_tiny_checkpoint
+    from vidlm.demo.tiny import make_tiny_checkpoint
 
     root = tmp_path_factory.mktemp("family-checkpoints")
     return {**tiny_checkpoints, **{family: str(make_tiny_checkpoint(family, root / family))
@@ -31,7 +31,7 @@ def family_checkpoints(tiny_checkpoints, tmp_path_factory):
 @pytest.fixture(scope="session")
 def synthetic_data(tmp_path_factory):
     """Train (32) and test (8) splits of synthetic clips: {"train": csv_path, "test": csv_path}."""
-    from vidlm.synthetic import make_split
+    from vidlm.demo.synthetic import make_split
 
     root = tmp_path_factory.mktemp("synthetic")
     return {"train": make_split(root, "train", 32, seed=0), "test": make_split(root, "test", 8, seed=0)}
@@ -49,7 +49,7 @@ TRAIN_SETTINGS = dict(num_frames=4, lora_r=16, lora_alpha=32, lora_dropout=0.0, 
 @pytest.fixture(scope="session")
 def trained(tiny_checkpoints, synthetic_data, tmp_path_factory):
     """A short QLoRA run on the tiny LLaVA-NeXT-Video checkpoint: the FinetuneResult and its config."""
-    from vidlm.data import read_captions_csv
+    from vidlm.data.samples import read_captions_csv
     from vidlm.train import FinetuneConfig, finetune
 
     config = FinetuneConfig(model=tiny_checkpoints["llava-next-video"], quantization="4bit", max_steps=60,

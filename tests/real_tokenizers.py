@@ -39,7 +39,7 @@ def llama_tokenizer(family: str, folder):
 def real_checkpoints(tmp_path_factory):
     """{family: path} of a tiny checkpoint of each family whose processor has the real Llama-style tokenizer (and,
     for LLaVA-NeXT-Video, the hub's chat template; Video-LLaVA's original processor had none)."""
-    from vidlm.tiny import make_tiny_checkpoint
+    from vidlm.demo.tiny import make_tiny_checkpoint
 
     root = tmp_path_factory.mktemp("real-checkpoints")
     return {

@@ -1,6 +1,6 @@
 """Tiny datasets in the exact upstream formats (ShareGPT4Video, Shot2Story, LLaVA JSON, CSV), with bad records.
 
-Videos are written with vidlm.synthetic.write_video: 32x32 px at 8 fps, frame k uniformly grey at level 10 + 10k,
+Videos are written with vidlm.demo.synthetic.write_video: 32x32 px at 8 fps, frame k uniformly grey at level 10 + 10k,
 so a decoded frame tells which frame it is.
 """
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vidlm.synthetic import write_video
+from vidlm.demo.synthetic import write_video
 
 
 def grey_clip(path, frames: int = 16, size: int = 32) -> Path:

@@ -7,7 +7,7 @@ import transformers
 
 from vidlm.adapters import load_adapter, merge_adapter, model_card, push_to_hub
 from vidlm.collate import TrainCollator
-from vidlm.data import VideoTextDataset, read_captions_csv
+from vidlm.data.samples import VideoTextDataset, read_captions_csv
 from vidlm.families import get_family
 from vidlm.models import load_model, load_processor
 

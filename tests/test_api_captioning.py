@@ -17,12 +17,12 @@ import pytest
 
 from row_job_files import kill_after_random_rows, rows_of, write_csv
 from api_server import CaptionServer, decode_data_uri
-from vidlm.api_captioning import chat_messages, frame_indices, jpeg_data_uri, retry_after_s, retry_delay
-from vidlm.batch_captioning import CaptionConfig, caption_csv
-from vidlm.caption_files import CaptionError, list_parts, part_path, read_input, scan
+from vidlm.jobs.api_caption import chat_messages, frame_indices, jpeg_data_uri, retry_after_s, retry_delay
+from vidlm.jobs.caption import CaptionConfig, caption_csv
+from vidlm.jobs.caption_files import CaptionError, list_parts, part_path, read_input, scan
 from vidlm.cli import main
 from vidlm.config import ConfigError
-from vidlm.prompt_table import get_prompt
+from vidlm.prompts import get_prompt
 
 KEY = "sk-vidlm-test-" + os.urandom(12).hex()  # what the server accepts; it must appear in no output or file
 PROMPT = get_prompt("default")
@@ -57,7 +57,7 @@ def clips(synthetic_data):
     (at 10/50/90% of the clip, through JPEG) — worked out here without vidlm's API code."""
     from PIL import Image
 
-    from vidlm.video import load_video
+    from vidlm.video.decode import load_video
 
     source = Path(synthetic_data["test"])
     frames = {}

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from vidlm.atomic import atomic_path, write_text
+from vidlm.runtime.atomic import atomic_path, write_text
 
 
 def test_write_replaces_whole_file_and_leaves_no_temporary(tmp_path):
@@ -50,7 +50,7 @@ def test_disk_full_names_the_file_and_leaves_nothing(tmp_path, monkeypatch):
 
 def test_kill_during_write_never_leaves_final_name(tmp_path):
     target = tmp_path / "big.bin"
-    script = (f"import os\nfrom vidlm.atomic import atomic_path\nwith atomic_path({str(target)!r}) as t:\n"
+    script = (f"import os\nfrom vidlm.runtime.atomic import atomic_path\nwith atomic_path({str(target)!r}) as t:\n"
               f"    f = open(t, 'wb'); f.write(b'x' * 1000); f.flush(); os.kill(os.getpid(), 9)\n")
     result = subprocess.run([sys.executable, "-c", script])
     assert result.returncode == -9

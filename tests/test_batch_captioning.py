@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 
 from row_job_files import env, kill_after_random_rows, rows_of, write_csv
-from vidlm.batch_captioning import CaptionConfig, caption_csv, merge_captions
-from vidlm.caption_files import CaptionError, PartWriter, list_parts, part_path, read_input, scan
+from vidlm.jobs.caption import CaptionConfig, caption_csv, merge_captions
+from vidlm.jobs.caption_files import CaptionError, PartWriter, list_parts, part_path, read_input, scan
 from vidlm.cli import main
 from vidlm.config import ConfigError
-from vidlm.launch import LaunchError
-from vidlm.prompt_table import PROMPTS, get_prompt
+from vidlm.runtime.launch import LaunchError
+from vidlm.prompts import PROMPTS, get_prompt
 
 SETTINGS = dict(num_frames=4, max_new_tokens=8, progress=False)
 COLUMNS = ["row", "path", "caption", "colour", "shape", "direction", "text", "status", "error"]
@@ -357,7 +357,7 @@ def test_input_with_bom_and_crlf_reads_like_a_plain_file_and_invalid_utf8_is_nam
 
 def captioned_parts(folder, rows: int, world_size: int = 2, out_dir=None):
     """An input CSV of `rows` rows and the complete part files of a `world_size`-process run (no model needed)."""
-    from vidlm.caption_files import mark_done
+    from vidlm.jobs.caption_files import mark_done
 
     source = write_csv(folder / "videos.csv", [{"path": f"clip{i:05d}.mp4", "note": "x" * 40} for i in range(rows)])
     table, out = read_input(source), Path(out_dir or folder) / "captions.csv"

@@ -38,7 +38,7 @@ def test_dry_run_table_has_every_row(capsys):
 def test_the_tutorial_reader_keeps_uniformly_spaced_frames_of_a_full_decode(tmp_path):
     import numpy as np
 
-    from vidlm.video import load_video
+    from vidlm.video.decode import load_video
 
     clip = bench.tiny_clip(tmp_path)  # 48 frames
     frames = bench.read_video_pyav(clip, 4)

@@ -1,10 +1,10 @@
-"""vidlm.caption_tokenizer gives exactly what pycocoevalcap's PTBTokenizer (Java, CoreNLP 3.4.1) gives."""
+"""vidlm.metrics.ptb gives exactly what pycocoevalcap's PTBTokenizer (Java, CoreNLP 3.4.1) gives."""
 
 import shutil
 
 import pytest
 
-from vidlm.caption_tokenizer import ptb_tokenize, ptb_tokenize_many
+from vidlm.metrics.ptb import ptb_tokenize, ptb_tokenize_many
 
 # Compared with the Java tokenizer in one pycocoevalcap call, in this order: the order matters, since each caption is
 # followed by the next one in the file the toolkit writes ("Plan A." then "The end.", "page no." then "5 dogs", and

@@ -1,9 +1,9 @@
 import pytest
 
 from vidlm.captioning import caption_videos, generation_config, load_finetuned
-from vidlm.data import read_captions_csv
+from vidlm.data.samples import read_captions_csv
 from vidlm.models import load_processor
-from vidlm.synthetic import attribute_accuracy
+from vidlm.demo.synthetic import attribute_accuracy
 
 PROMPTS = ["Describe the video.", "What is in this clip?", "Describe.", "What is happening in the video?"]
 

@@ -43,7 +43,7 @@ def test_python_function_and_cli_write_the_same_weights(tmp_path, family):
     from safetensors.torch import load_file
 
     from vidlm.cli import main
-    from vidlm.tiny import make_tiny_checkpoint
+    from vidlm.demo.tiny import make_tiny_checkpoint
 
     make_tiny_checkpoint(family, tmp_path / "a", seed=3)
     main(["tiny", family, str(tmp_path / "b"), "--seed", "3"])

@@ -1,7 +1,7 @@
 import pytest
 
-from vidlm.data import read_captions_csv
-from vidlm.synthetic import PROMPT
+from vidlm.data.samples import read_captions_csv
+from vidlm.prompts import DEFAULT_PROMPT
 
 
 def write_csv(tmp_path, text, videos=("clip_a.mp4",)):
@@ -25,7 +25,7 @@ def test_reads_samples_with_resolved_paths_ids_and_meta(tmp_path):
     assert first.video == str(tmp_path / "data" / "clip_a.mp4")
     assert first.id == "clip_a"
     assert first.answer == "a red circle moves left"
-    assert first.instruction == PROMPT
+    assert first.instruction == DEFAULT_PROMPT
     assert first.meta == {"colour": "red"}
     assert second.video == str(absolute)
     assert second.id == "elsewhere"

@@ -6,9 +6,9 @@ from pathlib import Path
 import papermill
 import pytest
 
-from vidlm.data import read_captions_csv
+from vidlm.data.samples import read_captions_csv
 from vidlm.evaluation import EvaluateConfig, evaluate_models
-from vidlm.metrics import METRICS
+from vidlm.metrics.scores import METRICS
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -12,7 +12,7 @@ from models_fixtures import family_checkpoints, synthetic_data  # noqa: F401  (f
 from vidlm.adapters import load_adapter, merge_adapter, model_card
 from vidlm.cli import main
 from vidlm.collate import TrainCollator
-from vidlm.data import VideoTextDataset, read_captions_csv
+from vidlm.data.samples import VideoTextDataset, read_captions_csv
 from vidlm.evaluation import EvaluateConfig, evaluate_models
 from vidlm.families import get_family
 from vidlm.models import load_model, load_processor

@@ -6,10 +6,10 @@ import os
 import pytest
 import torch
 
-import vidlm.video
+import vidlm.video.decode
 from source_fixtures import grey_clip
 from vidlm.collate import TrainCollator
-from vidlm.data import Sample, VideoTextDataset
+from vidlm.data.samples import Sample, VideoTextDataset
 from vidlm.families import get_family
 from vidlm.feature_cache import FeatureCache, feature_key, processor_fingerprint, video_fingerprint
 from models_fixtures import family_checkpoints  # noqa: F401  (fixture)
@@ -33,13 +33,13 @@ def videos(tmp_path):
 @pytest.fixture
 def decodes(monkeypatch):
     """The (path, kwargs) of every load_video call VideoTextDataset makes."""
-    calls, real = [], vidlm.video.load_video
+    calls, real = [], vidlm.video.decode.load_video
 
     def spy(path, **kwargs):
         calls.append((str(path), kwargs))
         return real(path, **kwargs)
 
-    monkeypatch.setattr(vidlm.video, "load_video", spy)
+    monkeypatch.setattr(vidlm.video.decode, "load_video", spy)
     return calls
 
 

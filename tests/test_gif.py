@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from vidlm import load_video
-from vidlm.gif import (draw_text, format_time, gif_name, is_complete_gif, model_view, render_gif, stored_or_rendered,
+from vidlm.video.gif import (draw_text, format_time, gif_name, is_complete_gif, model_view, render_gif, stored_or_rendered,
                        text_box, write_gif, write_gifs)
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -159,7 +159,7 @@ def test_finetune_prints_the_estimate_and_warns_before_loading_weights(tiny_chec
                                                                       tmp_path):
     import vidlm.memory
     import vidlm.models
-    from vidlm.data import Sample
+    from vidlm.data.samples import Sample
     from vidlm.train import FinetuneConfig, finetune
 
     def no_loading(*args, **kwargs):

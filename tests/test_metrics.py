@@ -5,7 +5,7 @@ import shutil
 import pytest
 
 from caption_cases import PREDICTIONS, REFERENCES
-from vidlm.metrics import METRICS, bleu, cider_d, rouge_l, score_captions
+from vidlm.metrics.scores import METRICS, bleu, cider_d, rouge_l, score_captions
 
 
 def coco_scores(predictions, references):
@@ -92,9 +92,9 @@ def test_scores_are_a_json_ready_dict_with_per_sample_rows():
 
 
 def test_without_java_meteor_is_none_with_a_warning_never_a_substitute(monkeypatch):
-    import vidlm.metrics
+    import vidlm.metrics.scores
 
-    monkeypatch.setattr(vidlm.metrics.shutil, "which", lambda name: None)
+    monkeypatch.setattr(vidlm.metrics.scores.shutil, "which", lambda name: None)
     with pytest.warns(UserWarning, match="METEOR reported as None: Java is not installed"):
         scores = score_captions(["a dog"], [["a dog runs"]])
     assert scores["METEOR"] is None and scores.per_sample[0]["METEOR"] is None
@@ -119,7 +119,7 @@ def test_bad_inputs_raise_with_the_position(predictions, references, error):
 def test_evaluate_modules_load_offline_and_combine(monkeypatch):
     import evaluate
 
-    from vidlm.metric_modules import module_path
+    from vidlm.metrics.modules import module_path
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     combined = evaluate.combine([evaluate.load(module_path(n)) for n in ("bleu", "rouge", "cider")])
@@ -139,7 +139,7 @@ def test_python_tokenizer_equals_the_ptb_tokenizer_on_the_same_captions():
 
     from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
 
-    from vidlm.caption_tokenizer import ptb_tokenize_many
+    from vidlm.metrics.ptb import ptb_tokenize_many
 
     assert shutil.which("java"), "Java is required (make setup installs it): it runs pycocoevalcap's PTB tokenizer"
     captions = PREDICTIONS + [r for refs in REFERENCES for r in refs]

@@ -8,10 +8,10 @@ import pytest
 import torch
 import transformers
 
-from vidlm.batch_captioning import CaptionConfig, _load
+from vidlm.jobs.caption import CaptionConfig, _load
 from vidlm.cli import main
 from vidlm.config import ConfigError, EvaluateConfig
-from vidlm.launch import LaunchError, ProcessInfo, process_gpus
+from vidlm.runtime.launch import LaunchError, ProcessInfo, process_gpus
 from vidlm.models import load_model, load_options, placement
 
 
@@ -123,7 +123,7 @@ def test_a_bad_split_is_refused_before_loading(eight_gpus, tiny_checkpoints):
 
 
 def test_evaluation_loads_with_the_same_settings(eight_gpus, tiny_checkpoints, tmp_path):
-    from vidlm.data import Sample
+    from vidlm.data.samples import Sample
     from vidlm.evaluation import evaluate_models
 
     config = EvaluateConfig(model=tiny_checkpoints["llava-next-video"], quantization="none", gpus_per_process=2,

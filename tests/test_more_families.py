@@ -36,7 +36,7 @@ def family_tokenizer(qwen_tokenizer):  # noqa: F811
         backend.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in fam.tiny_special_tokens
                                     if backend.token_to_id(t) is None])
         roles = fam.token_roles
-        # as vidlm.tiny names them: every role but bos/eos/pad is a named token the processor reads
+        # as vidlm.demo.tiny names them: every role but bos/eos/pad is a named token the processor reads
         tokenizer = PreTrainedTokenizerFast(
             tokenizer_object=backend, eos_token=roles["eos"], pad_token=roles["pad"],
             extra_special_tokens={f"{r}_token": t for r, t in roles.items() if r not in ("bos", "eos", "pad")})
@@ -213,9 +213,9 @@ def test_smolvlm2_batches_clips_of_different_frame_counts(family_checkpoints):
 def test_llava_onevision_refuses_a_batch_of_different_frame_counts_by_name(family_checkpoints, tmp_path):
     """LLaVA-OneVision takes one [frames, …] tensor per sample: a batch of different frame counts is refused with
     what to do, and its uniform sampling gives every clip, short or long, the same count so batches work."""
-    from vidlm.data import Sample, VideoTextDataset
+    from vidlm.data.samples import Sample, VideoTextDataset
     from vidlm.models import load_processor
-    from vidlm.synthetic import write_video
+    from vidlm.demo.synthetic import write_video
 
     fam = get_family("llava-onevision")
     processor = load_processor(family_checkpoints["llava-onevision"])

@@ -1,4 +1,4 @@
-"""vidlm.motion on real footage moved by known camera moves (benchmarks/bench_motion.py's renderer, small and short)
+"""vidlm.jobs.motion on real footage moved by known camera moves (benchmarks/bench_motion.py's renderer, small and short)
 and the `vidlm motion` command."""
 
 import importlib.util
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from row_job_files import env, kill_after_random_rows, rows_of, write_csv
-from vidlm.motion import MotionEstimate, camera_motion, estimate_camera_motion
+from vidlm.jobs.motion import MotionEstimate, camera_motion, estimate_camera_motion
 
 spec = importlib.util.spec_from_file_location("bench_motion", Path(__file__).parent.parent / "benchmarks" /
                                               "bench_motion.py")
@@ -100,7 +100,7 @@ def test_unreadable_video_raises_decode_error(tmp_path):
 
 
 def test_a_cut_to_another_scene_is_unclassified(clips):
-    from vidlm.video import load_video
+    from vidlm.video.decode import load_video
 
     face = load_video(clips["static"], num_frames=24).frames
     sky = bench.render(bench.source_frames("sky")[:24], 0, 0, 1, out=(72, 128))
@@ -197,8 +197,8 @@ def test_bad_input_is_one_line_naming_the_problem(tmp_path, capsys, case):
 
 def test_kill_9_at_random_moments_then_resume_gives_every_row_once(clips, tmp_path):
     """Real `vidlm motion` processes killed with SIGKILL at random moments, resumed each time, then run to the end."""
-    from vidlm.caption_files import read_input, scan
-    from vidlm.motion import motion_layout
+    from vidlm.jobs.caption_files import read_input, scan
+    from vidlm.jobs.motion import motion_layout
 
     rows = [{"path": str(clips[name]), "copy": str(k)} for k in range(4) for name in MOVES]  # 36 rows
     expected = [name for _ in range(4) for name in MOVES]

@@ -170,7 +170,7 @@ def test_render_results_notebook_writes_gifs_plots_and_the_page(results_dir, tmp
 
 
 def test_compare_captions_notebook_shows_the_viewer(results_dir, tmp_path):
-    from vidlm.compare import read_comparison
+    from vidlm.viewing.compare import read_comparison
 
     comparison = read_comparison(results_dir)
     deltas = comparison.deltas("CIDEr")

@@ -5,7 +5,7 @@ import json
 import matplotlib
 import pytest
 
-from vidlm.plots import load_log_history, plot_metric_bars, plot_training
+from vidlm.viewing.plots import load_log_history, plot_metric_bars, plot_training
 
 matplotlib.use("Agg")
 

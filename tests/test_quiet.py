@@ -30,7 +30,7 @@ def test_the_bitsandbytes_kernels_message_is_gone_and_its_other_warnings_stay():
 
 BARS = """
 from transformers.utils.logging import tqdm as transformers_tqdm
-from vidlm.progress import tqdm, use_for_transformers
+from vidlm.runtime.progress import tqdm, use_for_transformers
 use_for_transformers()
 for _ in tqdm(range(3), desc="vidlm bar"):
     pass

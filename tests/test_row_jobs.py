@@ -1,4 +1,4 @@
-"""`vidlm.row_jobs`: any job's own columns, resume after a crash mid-run, shards merged by `vidlm merge`."""
+"""`vidlm.jobs.rows`: any job's own columns, resume after a crash mid-run, shards merged by `vidlm merge`."""
 
 import csv
 import json
@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from row_job_files import rows_of
-from vidlm.caption_files import Layout, RowJobError, list_parts, part_path, read_input
+from vidlm.jobs.caption_files import Layout, RowJobError, list_parts, part_path, read_input
 from vidlm.cli import main
-from vidlm.launch import LaunchError
-from vidlm.row_jobs import RowJob, merge_rows, run_rows
+from vidlm.runtime.launch import LaunchError
+from vidlm.jobs.rows import RowJob, merge_rows, run_rows
 
 # A job whose input is another job's output (a captions CSV has row, text, status and error): it names its own.
 LENGTH = Layout(command="vidlm length", column="text", column_hint="Pass the caption column.", added=("words",),

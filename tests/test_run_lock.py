@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from vidlm.data import read_captions_csv
+from vidlm.data.samples import read_captions_csv
 from vidlm.train import FinetuneConfig, finetune
 
 HERE = Path(__file__).resolve().parent
@@ -20,7 +20,7 @@ SETTINGS = dict(num_frames=4, lora_r=16, lora_alpha=32, lora_dropout=0.0, train_
 
 
 def test_a_held_lock_refuses_a_second_holder_and_names_the_first(tmp_path):
-    from vidlm.run_lock import RunLock, RunLockedError
+    from vidlm.runtime.run_lock import RunLock, RunLockedError
 
     with RunLock(tmp_path):
         with pytest.raises(RunLockedError) as refused:
@@ -35,9 +35,9 @@ def test_a_held_lock_refuses_a_second_holder_and_names_the_first(tmp_path):
 
 def test_a_forked_child_does_not_keep_the_lock_after_its_parent_is_gone(tmp_path):
     """Data loader workers are forked: they must not keep the folder locked once the run that started them dies."""
-    from vidlm.run_lock import RunLock
+    from vidlm.runtime.run_lock import RunLock
 
-    script = (f"import os, sys, time\nfrom vidlm.run_lock import RunLock\nlock = RunLock({str(tmp_path)!r})\n"
+    script = (f"import os, sys, time\nfrom vidlm.runtime.run_lock import RunLock\nlock = RunLock({str(tmp_path)!r})\n"
               "lock.__enter__()\npid = os.fork()\nif pid == 0:\n"
               "    null = os.open(os.devnull, os.O_WRONLY)\n    os.dup2(null, 1)\n    os.dup2(null, 2)\n"
               "    time.sleep(30)\n    os._exit(0)\n"

@@ -3,9 +3,9 @@ import sys
 import pytest
 
 import hostile_videos as hv
-import vidlm.scan
+import vidlm.video.scan
 from vidlm.cli import main
-from vidlm.scan import check_video, scan_videos
+from vidlm.video.scan import check_video, scan_videos
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +45,7 @@ def test_scan_reports_every_file_with_its_verdict_in_order(folder):
 FAKE_SERVER = """
 import json, os, signal, sys, time
 from dataclasses import asdict
-from vidlm.scan import check_video
+from vidlm.video.scan import check_video
 for line in sys.stdin:
     path = json.loads(line)
     if os.path.basename(path) == "hang.mp4":
@@ -59,7 +59,7 @@ for line in sys.stdin:
 def test_a_hanging_or_crashing_file_is_reported_and_the_scan_goes_on(folder, tmp_path, monkeypatch):
     server = tmp_path / "server.py"
     server.write_text(FAKE_SERVER)
-    monkeypatch.setattr(vidlm.scan, "_worker_command", lambda full: [sys.executable, str(server)])
+    monkeypatch.setattr(vidlm.video.scan, "_worker_command", lambda full: [sys.executable, str(server)])
     good = str(folder / "ntsc_bframes_mp4.mp4")
     paths = [good, str(tmp_path / "crash.mp4"), good, str(tmp_path / "hang.mp4"), good, good]
     results = scan_videos(paths, workers=2, timeout=3, progress=False)

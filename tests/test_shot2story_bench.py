@@ -1,5 +1,5 @@
 """The Shot2Story benchmark: both tasks captioned with a tiny checkpoint on a Shot2Story-format test split, scored with
-vidlm.metrics, and printed beside the published rows — by the function and by notebook 05 run headless."""
+vidlm.metrics.scores, and printed beside the published rows — by the function and by notebook 05 run headless."""
 
 import csv
 import json
@@ -11,8 +11,8 @@ import torch
 
 from source_fixtures import make_shot2story_test
 from vidlm.config import ConfigError
-from vidlm.metrics import score_captions
-from vidlm.shot2story_bench import Shot2StoryBenchConfig, benchmark_shot2story, benchmark_table
+from vidlm.metrics.scores import score_captions
+from vidlm.metrics.shot2story import Shot2StoryBenchConfig, benchmark_shot2story, benchmark_table
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "05_shot2story_benchmark.ipynb"
 PUBLISHED_SHOTS = [
@@ -45,7 +45,7 @@ def written(folder: Path) -> tuple[list[str], list[list[str]]]:
 def vidlm_row(label: str, samples: int, scores: dict) -> str:
     values = " | ".join("—" if scores[m] is None else f"{100 * scores[m]:.2f}"
                         for m in ("BLEU-4", "METEOR", "ROUGE-L", "CIDEr"))
-    return f"| {label}, vidlm, {samples} samples | {values} | vidlm.metrics (= pycocoevalcap) |"
+    return f"| {label}, vidlm, {samples} samples | {values} | vidlm.metrics.scores (= pycocoevalcap) |"
 
 
 def test_the_table_puts_the_published_rows_above_vidlms_row():
@@ -54,7 +54,7 @@ def test_the_table_puts_the_published_rows_above_vidlms_row():
     assert lines[:4] == ["Shot2Story multi-shot summarization", "", "| model | B | M | R | C | scored with |",
                          "|---|---|---|---|---|---|"]
     assert lines[4:7] == PUBLISHED_SUMMARY
-    assert lines[7] == "| 7b \\| lora, vidlm, 40 samples | 12.34 | — | 50.00 | 150.00 | vidlm.metrics (= pycocoevalcap) |"
+    assert lines[7] == "| 7b \\| lora, vidlm, 40 samples | 12.34 | — | 50.00 | 150.00 | vidlm.metrics.scores (= pycocoevalcap) |"
     notes = "\n".join(lines[8:])
     assert "B = BLEU-4, M = METEOR, R = ROUGE-L, C = CIDEr, all × 100." in notes
     assert "Shotluck Holmes scored with cidereval and HF evaluate (nltk's METEOR" in notes
@@ -128,7 +128,7 @@ def printed(executed: Path) -> str:
 
 
 def test_the_notebook_prints_the_published_rows_beside_vidlms(tiny_checkpoints, trained, tmp_path):
-    from vidlm.metrics import meteor_available
+    from vidlm.metrics.scores import meteor_available
 
     data = make_shot2story_test(tmp_path / "s2s")
     result, _ = trained
@@ -146,7 +146,7 @@ def test_the_notebook_prints_the_published_rows_beside_vidlms(tiny_checkpoints, 
                                           ("summary", "Shot2Story multi-shot summarization", PUBLISHED_SUMMARY, 3)):
         captions, references = written(out / task)
         assert len(captions) == count
-        scores = score_captions(captions, references)  # what vidlm.metrics gives for the captions written
+        scores = score_captions(captions, references)  # what vidlm.metrics.scores gives for the captions written
         assert (scores["METEOR"] is None) == (meteor_available() is not None)
         start = lines.index(title)
         assert lines[start + 2:start + 8] == ["| model | B | M | R | C | scored with |", "|---|---|---|---|---|---|",

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 import hostile_videos as hv
-from vidlm.shots import cut_shot, cut_shots, detect_shots, parse_shot_name, shot_name
-from vidlm.video import VideoDecodeError, load_video
+from vidlm.video.shots import cut_shot, cut_shots, detect_shots, parse_shot_name, shot_name
+from vidlm.video.decode import VideoDecodeError, load_video
 
 
 @pytest.fixture(scope="module")

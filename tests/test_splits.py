@@ -2,8 +2,8 @@ import random
 
 import pytest
 
-from vidlm.data import Sample
-from vidlm.splits import own_splits, split_samples
+from vidlm.data.samples import Sample
+from vidlm.data.splits import own_splits, split_samples
 
 
 def samples(n=40, shots=1):

@@ -3,8 +3,8 @@ import csv
 import numpy as np
 import pytest
 
-from vidlm.synthetic import COLOURS, ClipSpec, attribute_accuracy, make_split, parse_caption, render_clip
-from vidlm.video import load_video
+from vidlm.demo.synthetic import COLOURS, ClipSpec, attribute_accuracy, make_split, parse_caption, render_clip
+from vidlm.video.decode import load_video
 
 
 def centroid(frame, colour):

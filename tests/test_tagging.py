@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from row_job_files import env, kill_after_random_rows, rows_of
-from vidlm.caption_files import RowJobError, list_parts, part_path, read_input, scan
+from vidlm.jobs.caption_files import RowJobError, list_parts, part_path, read_input, scan
 from vidlm.cli import main
-from vidlm.tagging import (EXAMPLE_CAPTION, EXAMPLE_REPLIES, INSTRUCTIONS, TagConfig, layout, load_tagger, messages,
+from vidlm.jobs.tag import (EXAMPLE_CAPTION, EXAMPLE_REPLIES, INSTRUCTIONS, TagConfig, layout, load_tagger, messages,
                            parse_tags, tag_captions, tag_csv)
 
 NOUNS = ["dog", "cat", "man", "woman", "bird", "horse", "ball", "tree"]

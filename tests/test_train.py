@@ -5,7 +5,7 @@ import torch
 from transformers import TrainerCallback
 
 from vidlm.collate import TrainCollator
-from vidlm.data import VideoTextDataset, read_captions_csv
+from vidlm.data.samples import VideoTextDataset, read_captions_csv
 from vidlm.families import get_family
 from vidlm.lora import LoraSettings, apply_lora
 from vidlm.models import load_model, load_processor
@@ -222,7 +222,7 @@ def test_a_token_in_the_config_is_in_no_file_the_run_writes(tiny_checkpoints, sy
 
 
 def test_run_records_redact_secret_like_keys_at_any_depth(tmp_path):
-    from vidlm.runinfo import write_run_record
+    from vidlm.runtime.runinfo import write_run_record
 
     path = write_run_record(tmp_path / "run.json", {"extra_training_args": {"hub_token": "t1", "HF_TOKEN": "t2"}},
                             connection={"password": "p", "api_key": "k", "aws_secret_access_key": "s", "apiKey": "c"},

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import vidlm
-from vidlm.video import load_video, uniform_indices
+from vidlm.video.decode import load_video, uniform_indices
 
 from conftest import FPS, NUM_FRAMES, grey_level
 

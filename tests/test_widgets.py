@@ -7,10 +7,10 @@ import pytest
 
 from browser import HOSTILE, assert_nothing_injected, browser, images, widget_page  # noqa: F401  (a fixture)
 from comparison_fixtures import NUM_FRAMES, bundled_clips, write_hostile_results
-from vidlm.compare import make_comparison, read_comparison
-from vidlm.gif import render_gif, write_gif
-from vidlm.metrics import CaptionScores
-from vidlm.widgets import CaptionViewer
+from vidlm.viewing.compare import make_comparison, read_comparison
+from vidlm.video.gif import render_gif, write_gif
+from vidlm.metrics.scores import CaptionScores
+from vidlm.viewing.viewer import CaptionViewer
 
 # Per-sample CIDEr chosen so every ordering is known: deltas +2, 0, −1, +5, 0 (BLEU-4 deltas the other way round).
 BASE_CIDER, TUNED_CIDER = [1.0, 0.0, 2.0, 0.0, 3.0], [3.0, 0.0, 1.0, 5.0, 3.0]

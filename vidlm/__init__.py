@@ -6,7 +6,7 @@
 import logging
 
 from vidlm.memory import estimate_memory  # cheap: torch and transformers load when it is called
-from vidlm.video import VideoClip, VideoDecodeError, load_video
+from vidlm.video.decode import VideoClip, VideoDecodeError, load_video
 
 __version__ = "0.1.0"
 __all__ = ["VideoClip", "VideoDecodeError", "estimate_memory", "load_video", "__version__"]

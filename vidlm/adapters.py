@@ -77,7 +77,7 @@ def merge_adapter(base_id: str, adapter, output_dir, dtype="auto", subfolder: st
     from peft import PeftModel
 
     from vidlm.models import load_model
-    from vidlm.runinfo import write_run_record
+    from vidlm.runtime.runinfo import write_run_record
 
     where, kwargs = adapter_location(adapter, subfolder)
     if onto == "full":
@@ -208,8 +208,8 @@ def stage_for_upload(adapter_dir, stage, repo_id: str | None = None, metrics=Non
     A symlink whose target lies outside `adapter_dir` is refused (ValueError), so a link can never publish a file
     from elsewhere (a key, another run's data).
     """
-    from vidlm.atomic import write_text
-    from vidlm.runinfo import redact
+    from vidlm.runtime.atomic import write_text
+    from vidlm.runtime.runinfo import redact
 
     adapter_dir, stage = Path(adapter_dir), Path(stage)
     inside = adapter_dir.resolve()

@@ -10,7 +10,7 @@ import os
 
 import numpy as np
 
-from vidlm.synthetic import PROMPT
+from vidlm.prompts import DEFAULT_PROMPT
 
 
 def generation_config(processor, max_new_tokens: int = 64):
@@ -34,7 +34,7 @@ def load_finetuned(model_id: str, adapter_dir, quantization="4bit", device_map=N
                         device_map=device_map, **load_options)
 
 
-def caption_videos(model, processor, videos: list, prompt: str | list[str] = PROMPT, num_frames: int | None = None,
+def caption_videos(model, processor, videos: list, prompt: str | list[str] = DEFAULT_PROMPT, num_frames: int | None = None,
                    batch_size: int = 8, max_new_tokens: int = 64, progress: bool = True, family=None) -> list[str]:
     """One caption per video (paths, `VideoClip`s or frame arrays [T, H, W, 3]), in input order.
 
@@ -44,7 +44,7 @@ def caption_videos(model, processor, videos: list, prompt: str | list[str] = PRO
     """
     from vidlm.collate import generation_batch
     from vidlm.families import family_of
-    from vidlm.progress import tqdm
+    from vidlm.runtime.progress import tqdm
     from vidlm.prompts import format_prompt
     family = family or family_of(model.config)
     prompts = [prompt] * len(videos) if isinstance(prompt, str) else list(prompt)

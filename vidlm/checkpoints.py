@@ -17,7 +17,7 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
-from vidlm.atomic import write_text
+from vidlm.runtime.atomic import write_text
 
 MARKER = "vidlm_complete.json"
 _NUMBERED = re.compile(r"^checkpoint-(\d+)$")
@@ -121,7 +121,7 @@ def _redact_training_args(args, folder: Path) -> None:
 
     import torch
 
-    from vidlm.runinfo import is_secret_key
+    from vidlm.runtime.runinfo import is_secret_key
 
     path = folder / "training_args.bin"
     secrets = [k for k, v in vars(args).items() if v and is_secret_key(k)]

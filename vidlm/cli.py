@@ -20,7 +20,7 @@ from pathlib import Path
 
 from vidlm.config import (ConfigError, check_field, field_types, known_keys, model_source_problem, parse_text,
                           read_config_file)
-from vidlm.launch import LaunchError
+from vidlm.runtime.launch import LaunchError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -127,7 +127,7 @@ def _dashed(argv: list[str]) -> list[str]:
 
 def _samples(path: str, what: str):
     """The samples of a captions CSV, or ConfigError saying what is wrong with the file."""
-    from vidlm.data import read_captions_csv
+    from vidlm.data.samples import read_captions_csv
 
     if not Path(path).exists():
         raise ConfigError(f"{what} not found: {path} — give a captions CSV with `path` and `caption` columns")
@@ -218,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     if args.command == "finetune":
         from vidlm.config import FinetuneConfig
-        from vidlm.launch import process_info
+        from vidlm.runtime.launch import process_info
 
         config = config_from_args(FinetuneConfig, args)
         if not config.dataset:
@@ -237,29 +237,29 @@ def _run(args: argparse.Namespace) -> int:
             print(f"adapter in {result.adapter_dir}")
         return 0
     if args.command == "caption":
-        from vidlm.batch_captioning import caption_csv
+        from vidlm.jobs.caption import caption_csv
         from vidlm.config import CaptionConfig
 
         result = caption_csv(config_from_args(CaptionConfig, args))
         return _report_rows(result, "captioned", "videos", result.captioned, result.videos_per_s)
     if args.command == "motion":
         from vidlm.config import MotionConfig
-        from vidlm.motion import motion_csv
+        from vidlm.jobs.motion import motion_csv
 
         result = motion_csv(config_from_args(MotionConfig, args))
         return _report_rows(result, "tagged", "videos", result.processed, result.rows_per_s)
     if args.command == "tag":
         from vidlm.config import TagConfig
-        from vidlm.tagging import tag_csv
+        from vidlm.jobs.tag import tag_csv
 
         result = tag_csv(config_from_args(TagConfig, args))
         return _report_rows(result, "tagged", "captions", result.processed, result.rows_per_s)
     if args.command == "merge":
-        from vidlm.batch_captioning import merge_captions
+        from vidlm.jobs.caption import merge_captions
 
         return _report_rows(merge_captions(args.input_csv, args.output_csv))
     if args.command == "scan":
-        from vidlm.scan import report, scan_videos, write_report_csv
+        from vidlm.video.scan import report, scan_videos, write_report_csv
 
         results = scan_videos(args.paths, workers=args.workers, full=not args.quick, timeout=args.timeout)
         print(report(results))
@@ -267,11 +267,11 @@ def _run(args: argparse.Namespace) -> int:
             print(f"wrote {write_report_csv(results, args.csv)}")
         return 1 if any(r.status != "ok" for r in results) else 0
     if args.command == "tiny":
-        from vidlm.tiny import make_tiny_checkpoint
+        from vidlm.demo.tiny import make_tiny_checkpoint
 
         print(make_tiny_checkpoint(args.family, args.output_dir, seed=args.seed))
     elif args.command == "synthetic":
-        from vidlm.synthetic import make_split
+        from vidlm.demo.synthetic import make_split
 
         for split, count in (("train", args.train), ("test", args.test)):
             print(make_split(args.output_dir, split, count, seed=args.seed))

@@ -24,7 +24,7 @@ class TokenBudgetError(ValueError):
 
 
 def video_inputs(processor, family, videos: list) -> dict:
-    """The processor's video arguments for `videos` (`vidlm.video.VideoClip`s or uint8 arrays [T, H, W, 3]).
+    """The processor's video arguments for `videos` (`vidlm.video.decode.VideoClip`s or uint8 arrays [T, H, W, 3]).
 
     Frames are already sampled by the family's policy, so the processor must not sample again; families sampled by
     fps also get each clip's timing (Qwen2.5-VL's time positions, Qwen3-VL's `<t seconds>` in the prompt). A bare

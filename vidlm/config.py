@@ -241,7 +241,7 @@ def model_source_problem(model: str, example: str = "llava-hf/LLaVA-NeXT-Video-7
 
 
 def _prompt_names():
-    from vidlm.prompt_table import PROMPTS
+    from vidlm.prompts import PROMPTS
 
     return PROMPTS
 
@@ -263,7 +263,7 @@ class CaptioningSettings(ModelSettings):
     adapter: str | None = setting(None, "LoRA adapter folder written by finetune; leave out for the base model",
                                   nonempty=True, metavar="DIR")
     prompt: str | None = setting(None, "the instruction text; default: the prompt named by prompt_name", nonempty=True)
-    prompt_name: str | None = setting(None, "a named instruction (vidlm.prompt_table); default: 'default'",
+    prompt_name: str | None = setting(None, "a named instruction (vidlm.prompts); default: 'default'",
                                       choices=_prompt_names)
     batch_size: int = setting(8, "videos per generate() call", ge=1)
     max_new_tokens: int = setting(64, "longest caption, in tokens (greedy decoding stops earlier at EOS)", ge=1)
@@ -292,7 +292,7 @@ class CaptioningSettings(ModelSettings):
 
 @dataclass
 class RowJobSettings(Config):
-    """How a row job (`vidlm.row_jobs`: caption, tag, motion) runs: resume, durability, shards, progress."""
+    """How a row job (`vidlm.jobs.rows`: caption, tag, motion) runs: resume, durability, shards, progress."""
 
     retry_failed: bool = setting(False, "on resume, process rows that failed before again (default: keep them)")
     fsync_every_s: float = setting(5.0, "force rows to disk at least this often (they are flushed after every "
@@ -321,7 +321,7 @@ class CaptionConfig(RowJobSettings, CaptioningSettings, _CaptionFiles):
     torch_threads: int | None = setting(None, "torch threads per process; default: its share of the CPU cores "
                                               "(cores / processes per node) less the decoding workers, at least 1",
                                         ge=1)
-    # Captioning through an OpenAI-compatible server (vidlm.api_captioning); model is then the server's model name.
+    # Captioning through an OpenAI-compatible server (vidlm.jobs.api_caption); model is then the server's model name.
     backend: Literal["local", "openai"] = setting("local", "local: load the model in this process; openai: send "
                                                   "frames to an OpenAI-compatible chat-completions server (OpenAI, "
                                                   "vLLM, Ollama; needs `pip install vidlm[api]`), model then being "

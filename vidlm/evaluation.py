@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vidlm.config import EvaluateConfig  # defined with the other configs; importable from here too
-from vidlm.data import Sample
+from vidlm.data.samples import Sample
 
 
 @dataclass
@@ -27,10 +27,10 @@ def evaluate_models(config: EvaluateConfig, samples: list[Sample], references: l
     references: the reference captions of each sample; by default each sample's own answer.
     """
     from vidlm.captioning import caption_videos, load_finetuned
-    from vidlm.compare import write_comparison
-    from vidlm.metrics import score_captions
+    from vidlm.viewing.compare import write_comparison
+    from vidlm.metrics.scores import score_captions
     from vidlm.models import load_model, load_options, load_processor
-    from vidlm.runinfo import write_run_record
+    from vidlm.runtime.runinfo import write_run_record
 
     prompt = config.instruction()
     if not samples:

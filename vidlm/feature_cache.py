@@ -6,7 +6,7 @@ hash with `content_hash=True`) and the sample's time window. Change any of them 
 is simply never read again (`FeatureCache.clear()` removes everything).
 
 Entries are safetensors files of tensors only — reading one runs no code, unlike a pickle. Each is written under a
-temporary name and renamed (`vidlm.atomic`), so an interrupted run never leaves a half-written entry under a real key.
+temporary name and renamed (`vidlm.runtime.atomic`), so an interrupted run never leaves a half-written entry under a real key.
 An entry is not trusted either: `VideoTextDataset` checks it against what `vidlm.collate.encode` makes
 (`entry_problem`) and recomputes one that does not match.
 """
@@ -122,7 +122,7 @@ class FeatureCache:
         bad = {name: type(value).__name__ for name, value in features.items() if not isinstance(value, torch.Tensor)}
         if bad:
             raise TypeError(f"Only tensors can be cached; these entries are not: {bad}")
-        from vidlm.atomic import atomic_path
+        from vidlm.runtime.atomic import atomic_path
 
         path = self.path(key)
         with atomic_path(path) as partial:  # a unique temporary per writer: DataLoader workers may race

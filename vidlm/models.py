@@ -1,7 +1,7 @@
 """Load a model and its processor: hub id or local folder, 4-bit / 8-bit / full precision, dtype from the hardware.
 
 `load_model` is the one path for every checkpoint — `llava-hf/LLaVA-NeXT-Video-7B-hf`, a fine-tuned folder, or a
-tiny checkpoint made by `vidlm.tiny` — so what the tests exercise is what users run.
+tiny checkpoint made by `vidlm.demo.tiny` — so what the tests exercise is what users run.
 """
 
 from __future__ import annotations
@@ -88,11 +88,11 @@ def placement(gpus: list[int], max_memory_gib: float | None = None) -> dict:
 def load_options(gpus_per_process: int = 1, max_memory_gib: float | None = None,
                  attn_implementation: str | None = None, proc=None) -> dict:
     """The `load_model` keywords that place this process's copy of the model: its GPUs (see
-    `vidlm.launch.process_gpus`), their memory limit and the attention implementation (refused here if it cannot run).
+    `vidlm.runtime.launch.process_gpus`), their memory limit and the attention implementation (refused here if it cannot run).
     """
     import torch
 
-    from vidlm.launch import process_gpus, process_info
+    from vidlm.runtime.launch import process_gpus, process_info
 
     problem = attention_problem(attn_implementation)
     if problem:
@@ -120,7 +120,7 @@ def load_model(model_id: str, quantization: Quantization = "4bit", dtype=None, d
     import torch
     import transformers
 
-    from vidlm.progress import use_for_transformers
+    from vidlm.runtime.progress import use_for_transformers
 
     problem = attention_problem(kwargs.get("attn_implementation"))
     if problem:  # before anything loads

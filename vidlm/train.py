@@ -20,7 +20,7 @@ from pathlib import Path
 from transformers import TrainerCallback
 
 from vidlm.config import FinetuneConfig  # defined with the other configs; importable from here too
-from vidlm.data import Sample
+from vidlm.data.samples import Sample
 
 
 @dataclass
@@ -39,7 +39,7 @@ def finetune(config: FinetuneConfig, train_samples: list[Sample], callbacks=None
     eval_samples: with `config.eval_every_steps`, captioned every N steps; BLEU/ROUGE-L/CIDEr are logged next to the
     loss (in `log_history`, and in TensorBoard with `extra_training_args={"report_to": "tensorboard"}`).
     """
-    from vidlm.run_lock import RunLock
+    from vidlm.runtime.run_lock import RunLock
 
     if not train_samples:
         raise ValueError("No training samples")
@@ -58,12 +58,12 @@ def _finetune(config: FinetuneConfig, train_samples: list[Sample], callbacks, ve
 
     from vidlm.checkpoints import CompleteCheckpoints, newest_complete
     from vidlm.collate import TrainCollator, check_token_budget
-    from vidlm.data import VideoTextDataset
+    from vidlm.data.samples import VideoTextDataset
     from vidlm.families import family_for
     from vidlm.lora import LoraSettings, apply_lora
     from vidlm.models import load_model, load_processor
-    from vidlm.progress import live_notebook
-    from vidlm.runinfo import write_run_record
+    from vidlm.runtime.progress import live_notebook
+    from vidlm.runtime.runinfo import write_run_record
 
     main = _is_main_process()
     run_settings = _run_settings(config, train_samples)
@@ -75,8 +75,8 @@ def _finetune(config: FinetuneConfig, train_samples: list[Sample], callbacks, ve
                                                                 record["epochs_trained"], out):
             return _finished(config, adapter_dir, record, verbose)
     if main:
-        from vidlm.atomic import write_text
-        from vidlm.runinfo import redact
+        from vidlm.runtime.atomic import write_text
+        from vidlm.runtime.runinfo import redact
 
         write_text(out / _SETTINGS, json.dumps(redact(run_settings), indent=2, default=str) + "\n")
     set_seed(config.seed)
@@ -195,7 +195,7 @@ def _run_settings(config: FinetuneConfig, samples: list[Sample]) -> dict:
     import dataclasses
     import hashlib
 
-    from vidlm.runinfo import redact
+    from vidlm.runtime.runinfo import redact
 
     fields = {k: v for k, v in dataclasses.asdict(config).items() if k not in _FREE_TO_CHANGE}
     data = json.dumps([[s.id, s.video, s.instruction, s.history, s.answer, s.window] for s in samples], default=str)
@@ -396,7 +396,7 @@ class CaptionEvalCallback(TrainerCallback):
         if state.global_step % self.every_steps or self.trainer is None:
             return
         from vidlm.captioning import caption_videos
-        from vidlm.metrics import score_captions
+        from vidlm.metrics.scores import score_captions
         from vidlm.families import family_of
 
         self.family = self.family or family_of(model.config)

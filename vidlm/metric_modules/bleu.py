@@ -1,7 +1,0 @@
-"""BLEU-1…4 (corpus, closest reference length): `evaluate.load(vidlm.metric_modules.module_path("bleu"))`."""
-
-import vidlm.metric_modules.base as base  # a module, not the class: evaluate takes the first Metric class it finds
-
-
-class Bleu(base.CaptionMetric):
-    metric_names = ("BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4")

@@ -1,7 +1,0 @@
-"""METEOR 1.5 (needs Java and the meteor extra): `evaluate.load(vidlm.metric_modules.module_path("meteor"))`."""
-
-import vidlm.metric_modules.base as base  # a module, not the class: evaluate takes the first Metric class it finds
-
-
-class Meteor(base.CaptionMetric):
-    metric_names = ("METEOR",)
