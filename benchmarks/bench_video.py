@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from hostile_videos import write_long_video  # noqa: E402
+from helpers.hostile_videos import write_long_video  # noqa: E402
 
 from vidlm.video.decode import load_video, uniform_indices  # noqa: E402
 

@@ -5,8 +5,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from models_fixtures import synthetic_data, tiny_checkpoints, trained  # noqa: E402,F401  (shared fixtures)
-from comparison_fixtures import results_dir  # noqa: E402,F401  (shared fixture)
+from helpers.models_fixtures import synthetic_data, tiny_checkpoints, trained  # noqa: E402,F401  (shared fixtures)
+from helpers.comparison_fixtures import results_dir  # noqa: E402,F401  (shared fixture)
 from vidlm.demo.synthetic import write_video  # noqa: E402
 
 NUM_FRAMES, FPS = 16, 8

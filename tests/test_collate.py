@@ -2,7 +2,7 @@ import pytest
 import torch
 import transformers
 
-from models_fixtures import FAMILIES, random_frames
+from helpers.models_fixtures import FAMILIES, random_frames
 from vidlm.collate import (IGNORE_INDEX, TokenBudgetError, TrainCollator, check_token_budget, encode,
                            generation_batch, show_supervised, visual_tokens)
 from vidlm.families import get_family

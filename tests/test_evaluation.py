@@ -42,7 +42,7 @@ def test_runner_names_a_missing_adapter(tiny_checkpoints, synthetic_data, tmp_pa
 
 def test_training_logs_caption_metrics_next_to_the_loss(tiny_checkpoints, synthetic_data, tmp_path, monkeypatch):
     import vidlm.captioning
-    from models_fixtures import TRAIN_SETTINGS
+    from helpers.models_fixtures import TRAIN_SETTINGS
     from vidlm.train import FinetuneConfig, finetune
 
     generate, batches = vidlm.captioning.generate_captions, []

@@ -7,7 +7,7 @@ import pytest
 import torch
 import transformers
 
-from models_fixtures import ALL_FAMILIES, FAMILIES, family_checkpoints, random_frames  # noqa: F401  (fixture)
+from helpers.models_fixtures import ALL_FAMILIES, FAMILIES, family_checkpoints, random_frames  # noqa: F401  (fixture)
 from vidlm.families import family_names, family_of, get_family
 from vidlm.models import load_model, load_processor, quantization_config
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 import transformers
 
-from models_fixtures import family_checkpoints, synthetic_data  # noqa: F401  (fixtures)
+from helpers.models_fixtures import family_checkpoints, synthetic_data  # noqa: F401  (fixtures)
 from vidlm.adapters import load_adapter, merge_adapter, model_card
 from vidlm.cli import main
 from vidlm.collate import TrainCollator

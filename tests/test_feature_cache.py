@@ -7,12 +7,12 @@ import pytest
 import torch
 
 import vidlm.video.decode
-from source_fixtures import grey_clip
+from helpers.source_fixtures import grey_clip
 from vidlm.collate import TrainCollator
 from vidlm.data.samples import Sample, VideoTextDataset
 from vidlm.families import get_family
 from vidlm.feature_cache import FeatureCache, feature_key, processor_fingerprint, video_fingerprint
-from models_fixtures import family_checkpoints  # noqa: F401  (fixture)
+from helpers.models_fixtures import family_checkpoints  # noqa: F401  (fixture)
 from vidlm.prompts import Prompt
 
 FAMILY = get_family("llava-next-video")

@@ -7,8 +7,8 @@ computed here from the tokenizer and the generation prompts alone, independently
 
 import pytest
 
-from models_fixtures import random_frames
-from real_tokenizers import qwen_tokenizer, real_checkpoints  # noqa: F401  (session fixtures)
+from helpers.models_fixtures import random_frames
+from helpers.real_tokenizers import qwen_tokenizer, real_checkpoints  # noqa: F401  (session fixtures)
 from vidlm.collate import IGNORE_INDEX, TrainCollator, encode, show_supervised
 from vidlm.models import load_processor
 from vidlm.prompts import Prompt, format_prompt

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from tests.models_fixtures import FAMILIES, random_frames
+from helpers.models_fixtures import FAMILIES, random_frames
 from vidlm.memory import estimate_memory, quantized_weight_bytes
 
 

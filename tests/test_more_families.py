@@ -9,8 +9,8 @@ import json
 import pytest
 import torch
 
-from models_fixtures import MORE_FAMILIES, family_checkpoints, random_frames  # noqa: F401  (fixture)
-from real_tokenizers import qwen_tokenizer  # noqa: F401  (session fixture)
+from helpers.models_fixtures import MORE_FAMILIES, family_checkpoints, random_frames  # noqa: F401  (fixture)
+from helpers.real_tokenizers import qwen_tokenizer  # noqa: F401  (session fixture)
 from vidlm.collate import IGNORE_INDEX, TrainCollator, encode, show_supervised
 from vidlm.families import get_family
 from vidlm.prompts import format_prompt
@@ -86,7 +86,7 @@ def test_labels_are_the_answer_and_end_of_turn_on_a_real_tokenizer(family_tokeni
 
 @pytest.fixture(scope="module", params=MORE_FAMILIES)
 def trained_family(request, family_checkpoints, synthetic_data, tmp_path_factory):
-    from family_checks import train_a_few_steps
+    from helpers.family_checks import train_a_few_steps
 
     return train_a_few_steps(family_checkpoints[request.param], synthetic_data["train"],
                              tmp_path_factory.mktemp("run"))
@@ -107,7 +107,7 @@ def test_a_few_qlora_steps_lower_the_loss_on_the_language_model_only(trained_fam
 
 
 def test_left_padded_batched_captions_equal_one_at_a_time(trained_family, synthetic_data):
-    from family_checks import batched_and_single_captions
+    from helpers.family_checks import batched_and_single_captions
 
     result, config = trained_family
     batched, single = batched_and_single_captions(result.model, config.model, synthetic_data["test"])

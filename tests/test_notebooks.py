@@ -13,7 +13,7 @@ from pathlib import Path
 import papermill
 import pytest
 
-from models_fixtures import family_checkpoints  # noqa: F401  (fixture)
+from helpers.models_fixtures import family_checkpoints  # noqa: F401  (fixture)
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
@@ -194,7 +194,7 @@ def test_data_exploration_notebook_on_synthetic_clips(tiny_checkpoints, tmp_path
 
 
 def test_data_exploration_notebook_on_shot2story_fixtures(tiny_checkpoints, tmp_path):
-    from source_fixtures import make_shot2story
+    from helpers.source_fixtures import make_shot2story
 
     data = make_shot2story(tmp_path / "s2s")
     (data["videos"] / "junk.mp4").write_bytes(b"not a video" * 50)

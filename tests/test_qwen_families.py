@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from models_fixtures import family_checkpoints, random_frames  # noqa: F401  (fixture)
-from real_tokenizers import qwen_tokenizer  # noqa: F401  (session fixture)
+from helpers.models_fixtures import family_checkpoints, random_frames  # noqa: F401  (fixture)
+from helpers.real_tokenizers import qwen_tokenizer  # noqa: F401  (session fixture)
 from vidlm.collate import IGNORE_INDEX, TrainCollator, encode, show_supervised
 from vidlm.families import get_family
 from vidlm.prompts import format_prompt
@@ -98,7 +98,7 @@ def test_a_batch_packs_clips_of_different_frame_counts_and_sizes(family_checkpoi
 
 @pytest.fixture(scope="module", params=QWEN)
 def trained_qwen(request, family_checkpoints, synthetic_data, tmp_path_factory):
-    from family_checks import train_a_few_steps
+    from helpers.family_checks import train_a_few_steps
 
     return train_a_few_steps(family_checkpoints[request.param], synthetic_data["train"],
                              tmp_path_factory.mktemp("qwen-run"))
@@ -120,7 +120,7 @@ def test_a_few_qlora_steps_lower_the_loss_and_run_json_records_the_sampling(trai
 
 
 def test_left_padded_batched_captions_equal_one_at_a_time(trained_qwen, synthetic_data):
-    from family_checks import batched_and_single_captions
+    from helpers.family_checks import batched_and_single_captions
 
     result, config = trained_qwen
     batched, single = batched_and_single_captions(result.model, config.model, synthetic_data["test"])

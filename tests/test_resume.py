@@ -14,7 +14,8 @@ from transformers import TrainerCallback
 from vidlm.data.samples import read_captions_csv
 from vidlm.train import FinetuneConfig, finetune, resume_checkpoint
 
-HERE = Path(__file__).resolve().parent
+ROOT = Path(__file__).resolve().parents[1]
+WORKER = ROOT / "tests" / "helpers" / "finetune_worker.py"
 # 16 clips in batches of 4: 4 steps per epoch, so step 5 and 6 fall mid-epoch; dropout draws random masks, so a
 # resume must restore data order and RNG state to land on the same weights.
 SETTINGS = dict(num_frames=4, lora_r=16, lora_alpha=32, lora_dropout=0.1, train_projector=True, learning_rate=2e-3,
@@ -169,9 +170,9 @@ def _adapter_state(model) -> dict:
 
 
 def _worker():
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join([str(HERE.parent),
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join([str(ROOT),
                                                                                  os.environ.get("PYTHONPATH", "")])}
-    return subprocess.Popen([sys.executable, str(HERE / "finetune_worker.py")], stdin=subprocess.PIPE,
+    return subprocess.Popen([sys.executable, str(WORKER)], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, text=True, env=env)
 
 

@@ -65,7 +65,7 @@ def test_training_refuses_samples_that_do_not_fit(tiny_checkpoints, synthetic_da
 
 
 def test_same_seed_same_training(tiny_checkpoints, synthetic_data, tmp_path):
-    from models_fixtures import TRAIN_SETTINGS
+    from helpers.models_fixtures import TRAIN_SETTINGS
 
     samples = read_captions_csv(synthetic_data["train"])[:16]
     runs = []
@@ -79,7 +79,7 @@ def test_same_seed_same_training(tiny_checkpoints, synthetic_data, tmp_path):
 @pytest.mark.parametrize("quantization", ["4bit", "none"])
 def test_gradient_checkpointing_trains_the_same_adapters(tiny_checkpoints, synthetic_data, quantization):
     """With checkpointing on, activations are recomputed in backward: gradients must reach every LoRA weight."""
-    from models_fixtures import random_frames
+    from helpers.models_fixtures import random_frames
     from vidlm.collate import encode
     from vidlm.prompts import format_prompt
 
@@ -137,7 +137,7 @@ def test_an_interrupted_run_resumes_to_the_same_adapter(tiny_checkpoints, synthe
     16 clips in batches of 4 make 4 steps per epoch, so the stop falls mid-epoch (the data order must be replayed)
     and LoRA dropout 0.1 draws random masks (the RNG state must be restored too).
     """
-    from models_fixtures import TRAIN_SETTINGS
+    from helpers.models_fixtures import TRAIN_SETTINGS
 
     samples = read_captions_csv(synthetic_data["train"])[:16]
     settings = {**TRAIN_SETTINGS, "batch_size": 4, "lora_dropout": 0.1, "logging_steps": 1, "warmup_steps": 2}
@@ -176,7 +176,7 @@ def test_two_processes_train_like_one_with_the_same_global_batch(tiny_checkpoint
     import subprocess
     import sys
 
-    from models_fixtures import TRAIN_SETTINGS
+    from helpers.models_fixtures import TRAIN_SETTINGS
 
     settings = {**TRAIN_SETTINGS, "logging_steps": 1, "max_steps": 6}  # 4 steps per epoch: crosses an epoch
     single = finetune(FinetuneConfig(model=tiny_checkpoints["llava-next-video"], output_dir=str(tmp_path / "one"),
@@ -207,7 +207,7 @@ def test_two_processes_train_like_one_with_the_same_global_batch(tiny_checkpoint
 def test_a_token_in_the_config_is_in_no_file_the_run_writes(tiny_checkpoints, synthetic_data, tmp_path):
     """run.json files get shared: a hub token (or any password/secret/key setting) is redacted as it is written, and
     the Trainer's own training_args.bin in every checkpoint must not carry it either."""
-    from models_fixtures import TRAIN_SETTINGS
+    from helpers.models_fixtures import TRAIN_SETTINGS
 
     token = "hf_SECRETsecretTOKEN1234"
     config = FinetuneConfig(model=tiny_checkpoints["video-llava"], output_dir=str(tmp_path), max_steps=2,

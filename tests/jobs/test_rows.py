@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from row_job_files import rows_of
+from helpers.row_job_files import rows_of
 from vidlm.jobs.caption_files import Layout, RowJobError, list_parts, part_path, read_input
 from vidlm.cli import main
 from vidlm.runtime.launch import LaunchError

@@ -4,7 +4,7 @@ import shutil
 
 import pytest
 
-from caption_cases import PREDICTIONS, REFERENCES
+from helpers.caption_cases import PREDICTIONS, REFERENCES
 from vidlm.metrics.scores import METRICS, bleu, cider_d, rouge_l, score_captions
 
 

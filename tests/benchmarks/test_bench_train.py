@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-spec = importlib.util.spec_from_file_location("bench_train", Path(__file__).parent.parent / "benchmarks" /
+spec = importlib.util.spec_from_file_location("bench_train", Path(__file__).parents[2] / "benchmarks" /
                                               "bench_train.py")
 bench = importlib.util.module_from_spec(spec)
 sys.modules["bench_train"] = bench  # its dataclasses resolve their module by name
@@ -98,7 +98,7 @@ def test_dry_run_prints_counts_and_one_row_per_setting(capsys):
 
 
 def _bench_gpu():
-    spec = importlib.util.spec_from_file_location("bench_gpu", Path(__file__).parent.parent / "benchmarks" /
+    spec = importlib.util.spec_from_file_location("bench_gpu", Path(__file__).parents[2] / "benchmarks" /
                                                   "bench_gpu.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

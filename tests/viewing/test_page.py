@@ -1,7 +1,7 @@
 """The exported page, opened in headless Chromium: what a person sees — the rows each filter and order shows, every
 GIF loaded, every caption, name and path as text, nothing injected — and what a full disk or a torn GIF leaves.
 
-Chromium and its driver are required (see tests/browser.py): without them these tests fail, they do not skip.
+Chromium and its driver are required (see tests/helpers/browser.py): without them these tests fail, they do not skip.
 """
 
 import html
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from browser import HOSTILE, assert_nothing_injected, browser, displayed, images  # noqa: F401  (browser: a fixture)
-from comparison_fixtures import NUM_FRAMES, bundled_clips, made_up_captions, write_hostile_results
+from helpers.browser import HOSTILE, assert_nothing_injected, browser, displayed, images  # noqa: F401  (browser: a fixture)
+from helpers.comparison_fixtures import NUM_FRAMES, bundled_clips, made_up_captions, write_hostile_results
 from vidlm.viewing.compare import change, make_comparison, read_comparison
 from vidlm.video.gif import render_gif
 from vidlm.viewing.page import export_page, gallery
@@ -310,7 +310,7 @@ def test_a_torn_gif_from_an_older_version_is_rendered_again(browser, comparison,
 
 
 def test_comparison_files_on_a_full_disk_are_whole_or_absent(tmp_path):
-    from comparison_fixtures import write_results
+    from helpers.comparison_fixtures import write_results
 
     with small_disk(tmp_path / "disk") as disk:
         filler = fill(disk, leave=0)

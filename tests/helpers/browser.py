@@ -3,7 +3,7 @@
 Chromium and its driver are required (the Makefile's set-up installs Debian's `chromium` and `chromium-driver`):
 without them these tests fail, they do not skip.
 
-    from browser import browser  # the fixture
+    from helpers.browser import browser  # the fixture
     browser.get(page.as_uri()); visible_rows(browser); assert_nothing_injected(browser)
 """
 

@@ -4,7 +4,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
-spec = importlib.util.spec_from_file_location("bench_data", Path(__file__).parent.parent / "benchmarks" /
+spec = importlib.util.spec_from_file_location("bench_data", Path(__file__).parents[2] / "benchmarks" /
                                               "bench_data.py")
 bench = importlib.util.module_from_spec(spec)
 sys.modules["bench_data"] = bench

@@ -1,12 +1,12 @@
 """The side-by-side viewer shows the right captions, navigates, sorts and filters by per-sample deltas — and what its
-widgets show, rendered in headless Chromium as JupyterLab renders them (see tests/browser.py)."""
+widgets show, rendered in headless Chromium as JupyterLab renders them (see tests/helpers/browser.py)."""
 
 from pathlib import Path
 
 import pytest
 
-from browser import HOSTILE, assert_nothing_injected, browser, images, widget_page  # noqa: F401  (a fixture)
-from comparison_fixtures import NUM_FRAMES, bundled_clips, write_hostile_results
+from helpers.browser import HOSTILE, assert_nothing_injected, browser, images, widget_page  # noqa: F401  (a fixture)
+from helpers.comparison_fixtures import NUM_FRAMES, bundled_clips, write_hostile_results
 from vidlm.viewing.compare import make_comparison, read_comparison
 from vidlm.video.gif import render_gif, write_gif
 from vidlm.metrics.scores import CaptionScores

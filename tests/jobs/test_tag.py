@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from row_job_files import env, kill_after_random_rows, rows_of
+from helpers.row_job_files import env, kill_after_random_rows, rows_of
 from vidlm.jobs.caption_files import RowJobError, list_parts, part_path, read_input, scan
 from vidlm.cli import main
 from vidlm.jobs.tag import (EXAMPLE_CAPTION, EXAMPLE_REPLIES, INSTRUCTIONS, TagConfig, layout, load_tagger, messages,

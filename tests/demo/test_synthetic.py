@@ -91,7 +91,7 @@ def test_bundled_test_videos_are_the_seed_0_test_split(tmp_path):
     """test_videos/ is exactly `make_split(..., "test", 48, seed=0)`: anyone can regenerate it byte for byte."""
     from pathlib import Path
 
-    bundled = Path(__file__).resolve().parent.parent / "test_videos"
+    bundled = Path(__file__).resolve().parents[2] / "test_videos"
     made = make_split(tmp_path, "test", count=48, seed=0).parent
     assert (made / "captions.csv").read_text() == (bundled / "captions.csv").read_text()
     for clip in sorted(bundled.glob("*.mp4")):

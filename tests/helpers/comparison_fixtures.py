@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 NUM_FRAMES = 4
 
 
@@ -66,7 +66,7 @@ def write_hostile_results(folder: Path) -> Path:
     """
     import shutil
 
-    from browser import HOSTILE
+    from helpers.browser import HOSTILE
     from vidlm.viewing.compare import write_comparison
     from vidlm.metrics.scores import CaptionScores
 

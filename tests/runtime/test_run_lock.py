@@ -13,7 +13,8 @@ import pytest
 from vidlm.data.samples import read_captions_csv
 from vidlm.train import FinetuneConfig, finetune
 
-HERE = Path(__file__).resolve().parent
+ROOT = Path(__file__).resolve().parents[2]
+WORKER = ROOT / "tests" / "helpers" / "finetune_worker.py"
 SETTINGS = dict(num_frames=4, lora_r=16, lora_alpha=32, lora_dropout=0.0, train_projector=True, learning_rate=2e-3,
                 projector_learning_rate=1e-2, batch_size=8, gradient_accumulation_steps=1, warmup_steps=1,
                 gradient_checkpointing=False, logging_steps=1, seed=0, cache_features=True)
@@ -43,7 +44,7 @@ def test_a_forked_child_does_not_keep_the_lock_after_its_parent_is_gone(tmp_path
               "    time.sleep(30)\n    os._exit(0)\n"
               "print(pid, flush=True)\nos.kill(os.getpid(), 9)\n")
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
-                         env={**os.environ, "PYTHONPATH": str(HERE.parent)})
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
     child = int(run.stdout.split()[0])
     try:
         with RunLock(tmp_path):  # the parent was killed; its sleeping child is still alive
@@ -56,8 +57,8 @@ def test_two_concurrent_finetunes_into_one_folder_one_is_refused(tiny_checkpoint
     out, gate = tmp_path / "run", tmp_path / "gate"
     request = dict(model=tiny_checkpoints["llava-next-video"], csv=str(synthetic_data["train"]), out=str(out),
                    max_steps=3, settings={**SETTINGS, "resume": "auto"})
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(HERE.parent)}
-    workers = [subprocess.Popen([sys.executable, str(HERE / "finetune_worker.py")], stdin=subprocess.PIPE,
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    workers = [subprocess.Popen([sys.executable, str(WORKER)], stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, text=True, env=env) for _ in range(2)]
     first, second = workers
     try:

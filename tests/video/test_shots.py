@@ -4,7 +4,7 @@ import av
 import numpy as np
 import pytest
 
-import hostile_videos as hv
+import helpers.hostile_videos as hv
 from vidlm.video.shots import cut_shot, cut_shots, detect_shots, parse_shot_name, shot_name
 from vidlm.video.decode import VideoDecodeError, load_video
 

@@ -94,7 +94,7 @@ def test_bad_num_frames_is_a_value_error_not_a_decode_error(grey_video, bad):
 
 import subprocess  # noqa: E402
 
-import hostile_videos as hv  # noqa: E402
+import helpers.hostile_videos as hv  # noqa: E402
 
 
 @pytest.fixture(scope="module")

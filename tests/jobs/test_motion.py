@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from row_job_files import env, kill_after_random_rows, rows_of, write_csv
+from helpers.row_job_files import env, kill_after_random_rows, rows_of, write_csv
 from vidlm.jobs.motion import MotionEstimate, camera_motion, estimate_camera_motion
 
-spec = importlib.util.spec_from_file_location("bench_motion", Path(__file__).parent.parent / "benchmarks" /
+spec = importlib.util.spec_from_file_location("bench_motion", Path(__file__).parents[2] / "benchmarks" /
                                               "bench_motion.py")
 bench = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(bench)

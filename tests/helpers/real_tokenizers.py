@@ -10,7 +10,7 @@ import shutil
 
 import pytest
 
-import real_material
+from helpers import real_material
 
 # What transformers' convert_{llava_next_video,video_llava}_weights_to_hf.py add to Vicuna's tokenizer, in order
 # (ids 32000, 32001, ...), and the pad token: LLaVA-NeXT-Video pads with id 0 (`<unk>`, its config's pad_token_id);

@@ -8,7 +8,7 @@ import zipfile
 
 import pytest
 
-from source_fixtures import grey_clip, make_llava_json, make_sharegpt4video, make_shot2story, sg_record
+from helpers.source_fixtures import grey_clip, make_llava_json, make_sharegpt4video, make_shot2story, sg_record
 from vidlm.data.sources import (SkippedRecordsWarning, load_captions_csv, load_llava_json, load_samples,
                            load_sharegpt4video, load_shot2story)
 from vidlm.data.sources.sharegpt4video import KEYFRAME_PROMPT, SUMMARY_PROMPT, extract_member, index_zips

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from row_job_files import env, kill_after_random_rows, rows_of, write_csv
+from helpers.row_job_files import env, kill_after_random_rows, rows_of, write_csv
 from vidlm.jobs.caption import CaptionConfig, caption_csv, merge_captions
 from vidlm.jobs.caption_files import CaptionError, PartWriter, list_parts, part_path, read_input, scan
 from vidlm.cli import main

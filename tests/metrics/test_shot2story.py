@@ -9,12 +9,12 @@ import papermill
 import pytest
 import torch
 
-from source_fixtures import make_shot2story_test
+from helpers.source_fixtures import make_shot2story_test
 from vidlm.config import ConfigError
 from vidlm.metrics.scores import score_captions
 from vidlm.metrics.shot2story import Shot2StoryBenchConfig, benchmark_shot2story, benchmark_table
 
-NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "05_shot2story_benchmark.ipynb"
+NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "05_shot2story_benchmark.ipynb"
 PUBLISHED_SHOTS = [
     "| Shot2Story (7B+), published | 10.7 | 16.2 | 29.6 | 37.4 | LAVIS + pycocoevalcap |",
     "| Shotluck Holmes 1.5B, published | 9.3 | 25.3 | 36.3 | 68.9 | cidereval + HF evaluate, 1 reference |",

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from row_job_files import kill_after_random_rows, rows_of, write_csv
-from api_server import CaptionServer, decode_data_uri
+from helpers.row_job_files import kill_after_random_rows, rows_of, write_csv
+from helpers.api_server import CaptionServer, decode_data_uri
 from vidlm.jobs.api_caption import chat_messages, frame_indices, jpeg_data_uri, retry_after_s, retry_delay
 from vidlm.jobs.caption import CaptionConfig, caption_csv
 from vidlm.jobs.caption_files import CaptionError, list_parts, part_path, read_input, scan
