@@ -1,6 +1,7 @@
 import pytest
 
-from vidlm.captioning import caption_videos, generation_config, load_finetuned
+from vidlm.adapters import load_adapter
+from vidlm.captioning import caption_videos, generation_config
 from vidlm.data.samples import read_captions_csv
 from vidlm.models import load_processor
 from vidlm.demo.synthetic import attribute_accuracy
@@ -11,7 +12,7 @@ PROMPTS = ["Describe the video.", "What is in this clip?", "Describe.", "What is
 def test_left_padded_batches_caption_like_one_at_a_time(trained, synthetic_data):
     result, config = trained
     processor = load_processor(config.model)
-    model = load_finetuned(config.model, result.adapter_dir)
+    model = load_adapter(config.model, result.adapter_dir)
     videos = [s.video for s in read_captions_csv(synthetic_data["test"])]
     prompts = [PROMPTS[i % len(PROMPTS)] for i in range(len(videos))]  # different lengths → real padding
     batched = caption_videos(model, processor, videos, prompts, num_frames=4, batch_size=8, max_new_tokens=8,
@@ -31,7 +32,7 @@ def test_the_finetuned_adapter_beats_the_base_model_on_colour(trained, synthetic
 
     vanilla = caption_videos(load_model(config.model), processor, videos, num_frames=4, max_new_tokens=8,
                              progress=False)
-    tuned = caption_videos(load_finetuned(config.model, result.adapter_dir), processor, videos, num_frames=4,
+    tuned = caption_videos(load_adapter(config.model, result.adapter_dir), processor, videos, num_frames=4,
                            max_new_tokens=8, progress=False)
     assert attribute_accuracy(vanilla, refs)["colour"] == 0.0
     assert attribute_accuracy(tuned, refs)["colour"] > 0.5

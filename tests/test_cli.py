@@ -236,7 +236,8 @@ def test_console_script_user_error_has_no_traceback_and_debug_has_one(files):
     assert debug.returncode == 1 and "Traceback" in debug.stderr and "ConfigError: lora_r must be >= 1" in debug.stderr
 
 
-@pytest.mark.parametrize("command, config", [("finetune", "FinetuneConfig"), ("caption", "CaptionConfig")])
+@pytest.mark.parametrize("command, config", [("finetune", "FinetuneConfig"), ("caption", "CaptionConfig"),
+                                             ("tag", "TagConfig"), ("motion", "MotionConfig")])
 def test_help_lists_every_field_with_its_type_and_default(command, config, capsys, monkeypatch):
     import vidlm.config
     from vidlm.cli import main
@@ -247,13 +248,17 @@ def test_help_lists_every_field_with_its_type_and_default(command, config, capsy
         main([command, "--help"])
     text = " ".join(capsys.readouterr().out.split())
     for f in dataclasses.fields(getattr(vidlm.config, config)):
-        if f.metadata.get("deprecated"):
-            assert f"--{f.name.replace('_', '-')}" not in text
-            continue
         assert " ".join(f.metadata["help"].split()) in text, f.name
-    assert "--num-frames INT frames sampled uniformly from each video [int; default: 8]" in text
-    assert "--quantization {4bit,8bit,none}" in text and '[4bit|8bit|none; default: "4bit"]' in text
-    assert "--model ID_OR_PATH" in text and "[str; required]" in text
+        positional = f.name in ("dataset", "input_csv")
+        assert positional or f"--{f.name.replace('_', '-')}" in text, f.name
+    if command in ("finetune", "caption"):
+        assert "--num-frames INT frames sampled uniformly from each video [int; default: 8]" in text
+        assert "--quantization {4bit,8bit,none}" in text and '[4bit|8bit|none; default: "4bit"]' in text
+        assert "--model ID_OR_PATH" in text and "[str; required]" in text
+    if command == "motion":
+        assert "--threshold FLOAT" in text and "[float; default: 0.25]" in text
+    if command == "tag":
+        assert "--key {objects,actions,both}" in text and '[objects|actions|both; default: "both"]' in text
     if command == "finetune":
         assert "--train-projector, --no-train-projector" in text and "[bool; default: false]" in text
         assert "--set" not in text

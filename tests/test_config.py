@@ -5,7 +5,6 @@ import json
 import subprocess
 import sys
 import typing
-import warnings
 from pathlib import Path
 
 import pytest
@@ -58,7 +57,6 @@ BAD = [
     (FinetuneConfig, dict(eval_batch_size=0), "eval_batch_size must be >= 1, got 0"),
     (FinetuneConfig, dict(logging_steps=0), "logging_steps must be >= 1, got 0"),
     (FinetuneConfig, dict(save_every_steps=-1), "save_every_steps must be >= 0, got -1"),
-    (FinetuneConfig, dict(save_steps=-1), "save_steps must be >= 0, got -1"),
     (FinetuneConfig, dict(feature_cache_dir=""), "feature_cache_dir must not be empty"),
     (FinetuneConfig, dict(gradient_checkpointing=1), "gradient_checkpointing must be true or false, got 1 (int)"),
     (FinetuneConfig, dict(cache_features="no"), "cache_features must be true or false, got 'no' (str)"),
@@ -227,21 +225,6 @@ def test_the_scheduler_names_are_transformers_names():
 
     choices = typing.get_args(typing.get_type_hints(FinetuneConfig)["lr_scheduler"])
     assert set(choices) <= {s.value for s in SchedulerType}
-
-
-def test_save_steps_warns_with_its_removal_version_and_moves_to_save_every_steps():
-    with pytest.warns(FutureWarning, match="save_steps is deprecated and will be removed in vidlm 0.2.0"):
-        config = FinetuneConfig(model="m", save_steps=5)
-    assert (config.save_every_steps, config.save_steps) == (5, 0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # the resolved config (as written to run.json) does not warn again
-        assert FinetuneConfig(**dataclasses.asdict(config)) == config
-    with pytest.warns(FutureWarning), pytest.raises(ConfigError, match="save_steps=5 and save_every_steps=7"):
-        FinetuneConfig(model="m", save_steps=5, save_every_steps=7)
-    config = FinetuneConfig(model="m")
-    with pytest.warns(FutureWarning, match="removed in vidlm 0.2.0"):
-        config.save_steps = 9  # set later: moved the same way
-    assert (config.save_every_steps, config.save_steps) == (9, 0)
 
 
 @pytest.mark.parametrize("kind, text, value", [

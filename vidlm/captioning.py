@@ -6,7 +6,6 @@ difference between their captions is the weights.
 
 from __future__ import annotations
 
-import os
 
 import numpy as np
 
@@ -21,17 +20,6 @@ def generation_config(processor, max_new_tokens: int = 64):
     return GenerationConfig(do_sample=False, num_beams=1, max_new_tokens=max_new_tokens, repetition_penalty=1.0,
                             pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
                             bos_token_id=tok.bos_token_id)
-
-
-def load_finetuned(model_id: str, adapter_dir, quantization="4bit", device_map=None, subfolder: str | None = None,
-                   **load_options):
-    """The base model from `model_id` with the LoRA adapter (and trained projector, if any) from `adapter_dir`
-    (a folder or a hub repo; `subfolder` inside it). Same as `vidlm.adapters.load_adapter`; `load_options`
-    (max_memory, attn_implementation) go to `from_pretrained`."""
-    from vidlm.adapters import load_adapter
-
-    return load_adapter(model_id, os.fspath(adapter_dir), subfolder=subfolder, quantization=quantization,
-                        device_map=device_map, **load_options)
 
 
 def caption_videos(model, processor, videos: list, prompt: str | list[str] = DEFAULT_PROMPT, num_frames: int | None = None,

@@ -58,8 +58,6 @@ def add_config_arguments(parser, cls, positional: dict[str, str] | None = None,
     parser.set_defaults(config_flags=flag)  # named in "… is required"
     group = parser.add_argument_group(f"settings ({cls.__name__} fields; any of them may also come from --config)")
     for f in fields(cls):
-        if f.metadata.get("deprecated"):
-            continue
         kind = field_types(cls)[f.name]
         if f.default is not MISSING:
             default = f"default: {json.dumps(f.default)}"

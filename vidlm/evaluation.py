@@ -26,7 +26,8 @@ def evaluate_models(config: EvaluateConfig, samples: list[Sample], references: l
 
     references: the reference captions of each sample; by default each sample's own answer.
     """
-    from vidlm.captioning import caption_videos, load_finetuned
+    from vidlm.adapters import load_adapter
+    from vidlm.captioning import caption_videos
     from vidlm.viewing.compare import write_comparison
     from vidlm.metrics.scores import score_captions
     from vidlm.models import load_model, load_options, load_processor
@@ -47,7 +48,7 @@ def evaluate_models(config: EvaluateConfig, samples: list[Sample], references: l
     videos = [s.video for s in samples]
     models = {"vanilla": lambda: load_model(config.model, quantization=config.quantization, **options)}
     if config.adapter:
-        models["fine-tuned"] = lambda: load_finetuned(config.model, config.adapter, quantization=config.quantization,
+        models["fine-tuned"] = lambda: load_adapter(config.model, config.adapter, quantization=config.quantization,
                                                       **options)
     captions, scores = {}, {}
     for name, load in models.items():

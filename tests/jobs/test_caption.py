@@ -45,10 +45,10 @@ def reference(setup, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def model_and_processor(setup):
-    from vidlm.captioning import load_finetuned
+    from vidlm.adapters import load_adapter
     from vidlm.models import load_processor
 
-    return load_finetuned(setup["model"], setup["adapter"]), load_processor(setup["model"])
+    return load_adapter(setup["model"], setup["adapter"]), load_processor(setup["model"])
 
 
 def alone(model_and_processor, video, prompt=PROMPTS["default"]) -> str:

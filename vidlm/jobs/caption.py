@@ -108,14 +108,14 @@ def merge_captions(input_csv, output_csv) -> CaptionResult:
 
 def _load(config: CaptionConfig, proc: ProcessInfo):
     """Processor and model (base, or base + adapter) on this process's GPU(s) (`vidlm.models.load_options`)."""
-    from vidlm.captioning import load_finetuned
+    from vidlm.adapters import load_adapter
     from vidlm.models import load_model, load_options, load_processor
 
     options = load_options(config.gpus_per_process, config.max_memory_gib, config.attn_implementation, proc)
     try:
         processor = load_processor(config.model)
         if config.adapter:
-            model = load_finetuned(config.model, config.adapter, config.quantization, **options)
+            model = load_adapter(config.model, config.adapter, quantization=config.quantization, **options)
         else:
             model = load_model(config.model, quantization=config.quantization, **options)
     except OSError as err:  # what from_pretrained raises for a missing repo, folder or file

@@ -147,7 +147,8 @@ def benchmark_shot2story(config: Shot2StoryBenchConfig) -> Shot2StoryResult:
     """Caption each task's samples with `config.model` (+ `config.adapter`), score them against their Shot2Story
     captions, write the captions, scores and tables under `config.output_dir`, and return them."""
     from vidlm.runtime.atomic import atomic_path, write_text
-    from vidlm.captioning import caption_videos, load_finetuned
+    from vidlm.adapters import load_adapter
+    from vidlm.captioning import caption_videos
     from vidlm.viewing.compare import write_comparison
     from vidlm.metrics.scores import score_captions
     from vidlm.models import load_model, load_options, load_processor
@@ -162,7 +163,7 @@ def benchmark_shot2story(config: Shot2StoryBenchConfig) -> Shot2StoryResult:
     tasks = load_tasks(config)  # may cut shots from their clips: after the quick checks, before the weights
     processor = load_processor(config.model)
     if config.adapter:
-        model = load_finetuned(config.model, config.adapter, quantization=config.quantization, **options)
+        model = load_adapter(config.model, config.adapter, quantization=config.quantization, **options)
     else:
         model = load_model(config.model, quantization=config.quantization, **options)
     label, out = model_label(config), Path(config.output_dir)
