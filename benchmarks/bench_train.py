@@ -6,7 +6,8 @@
 
 Nothing is downloaded: each family's reference checkpoints are rebuilt from configs written here with the values of
 their hub config.json (random weights). `ARCHITECTURES` lists them with the checkpoint's parameter count and where that
-number comes from; `tests/benchmarks/test_bench_train.py` checks on the meta device that each build matches it within 1%.
+number comes from; `tests/benchmarks/test_bench_train.py` checks on the meta device that each build matches it
+within 1%.
 QLoRA replaces the language model's linear layers by bitsandbytes NF4 (double quantization, bf16 compute) as
 `load_model(quantization="4bit")` does; LoRA r=8 on those layers, vision tower frozen, AdamW. Per setting: peak GPU
 memory (torch.cuda.max_memory_allocated, model included) and samples/s over `--steps` steps after one warm-up step.

@@ -22,8 +22,8 @@ def generation_config(processor, max_new_tokens: int = 64):
                             bos_token_id=tok.bos_token_id)
 
 
-def caption_videos(model, processor, videos: list, prompt: str | list[str] = DEFAULT_PROMPT, num_frames: int | None = None,
-                   batch_size: int = 8, max_new_tokens: int = 64, progress: bool = True, family=None) -> list[str]:
+def caption_videos(model, processor, videos: list, prompt: str | list[str] = DEFAULT_PROMPT,
+                   num_frames: int | None = None, batch_size: int = 8, max_new_tokens: int = 64, progress: bool = True, family=None) -> list[str]:
     """One caption per video (paths, `VideoClip`s or frame arrays [T, H, W, 3]), in input order.
 
     prompt: one instruction for all videos, or one per video (rows of different lengths are left-padded).

@@ -6,7 +6,8 @@ hash with `content_hash=True`) and the sample's time window. Change any of them 
 is simply never read again (`FeatureCache.clear()` removes everything).
 
 Entries are safetensors files of tensors only — reading one runs no code, unlike a pickle. Each is written under a
-temporary name and renamed (`vidlm.runtime.atomic`), so an interrupted run never leaves a half-written entry under a real key.
+temporary name and renamed (`vidlm.runtime.atomic`), so an interrupted run never leaves a half-written entry under a
+real key.
 An entry is not trusted either: `VideoTextDataset` checks it against what `vidlm.collate.encode` makes
 (`entry_problem`) and recomputes one that does not match.
 """

@@ -88,7 +88,8 @@ def placement(gpus: list[int], max_memory_gib: float | None = None) -> dict:
 def load_options(gpus_per_process: int = 1, max_memory_gib: float | None = None,
                  attn_implementation: str | None = None, proc=None) -> dict:
     """The `load_model` keywords that place this process's copy of the model: its GPUs (see
-    `vidlm.runtime.launch.process_gpus`), their memory limit and the attention implementation (refused here if it cannot run).
+    `vidlm.runtime.launch.process_gpus`), their memory limit and the attention implementation (refused here if it cannot
+    run).
     """
     import torch
 

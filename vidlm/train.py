@@ -107,7 +107,7 @@ def _finetune(config: FinetuneConfig, train_samples: list[Sample], callbacks, ve
                                            config.lora_target_modules, config.train_projector,
                                            config.gradient_checkpointing), family, verbose=verbose)
     optimizer = torch.optim.AdamW(_param_groups(model, family, config), weight_decay=config.weight_decay)
-    save_every = config.save_every_steps or config.save_steps
+    save_every = config.save_every_steps
     settings = dict(
         output_dir=str(out / "checkpoints"),
         per_device_train_batch_size=config.batch_size,
@@ -185,7 +185,7 @@ def _finetune(config: FinetuneConfig, train_samples: list[Sample], callbacks, ve
 _SETTINGS = "run_settings.json"  # in output_dir: what the run there trains with, to refuse another run mixing in
 # Fields that may change between runs into one output_dir: how long to train, where and how often to report or save,
 # and caches that do not change what is computed.
-_FREE_TO_CHANGE = {"output_dir", "resume", "overwrite", "max_steps", "num_epochs", "logging_steps", "save_steps",
+_FREE_TO_CHANGE = {"output_dir", "resume", "overwrite", "max_steps", "num_epochs", "logging_steps",
                    "save_every_steps", "eval_every_steps", "eval_max_new_tokens", "eval_batch_size", "cache_features",
                    "feature_cache_dir", "dataset"}
 

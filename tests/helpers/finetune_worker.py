@@ -1,7 +1,7 @@
 """A helper process for the crash and concurrency tests: imports vidlm once, then forks one real fine-tune of the tiny
 model per request, so that many runs can be killed with SIGKILL at chosen moments without paying the imports each time.
 
-    python tests/helpers/finetune_worker.py            # one JSON request per stdin line, one JSON answer per stdout line
+    python tests/helpers/finetune_worker.py    # one JSON request per stdin line, one JSON answer per stdout line
 
 request: {"model", "csv", "out", "max_steps", "settings": {...FinetuneConfig fields},
           "kill_after": seconds after training began, or null,

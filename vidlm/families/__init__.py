@@ -52,7 +52,7 @@ class Sampling:
         return num_frames
 
     def load(self, path, num_frames: int | None = None, window=None):
-        """The clip of `path` sampled by this policy (`vidlm.video.decode.VideoClip`); frames at the video's own size."""
+        """The clip of `path` sampled by this policy (`vidlm.video.VideoClip`); frames at the video's own size."""
         from vidlm.video.decode import load_video
 
         return load_video(path, num_frames=self.frames(num_frames), fps=self.fps, window=window)

@@ -9,8 +9,8 @@ Each process appends its rows to its own part file as batches finish; running th
 rows already there (the run loop is `vidlm.jobs.rows`, the files and the resume protocol `vidlm.jobs.caption_files`).
 Once every process has finished, rank 0 merges the parts into the output, every input row once and in input order.
 
-Several processes (`vidlm.runtime.launch`): torchrun and `accelerate launch --multi_gpu` set RANK, WORLD_SIZE, LOCAL_RANK and
-a rendezvous (MASTER_ADDR/PORT); the processes then meet at a gloo barrier once each has removed its stale completion
+Several processes (`vidlm.runtime.launch`): torchrun and `accelerate launch --multi_gpu` set RANK, WORLD_SIZE,
+LOCAL_RANK and a rendezvous (MASTER_ADDR/PORT); the processes then meet at a gloo barrier once each has removed its stale completion
 marker, so rank 0 never takes an earlier run's marker for a finished part. Processes started by hand with only RANK
 and WORLD_SIZE skip that barrier: start them together. Rows that failed (a missing or undecodable video) are kept on
 resume; `retry_failed` captions them again.

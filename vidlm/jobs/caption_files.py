@@ -8,8 +8,8 @@ For `--output OUT.csv` written by W processes (W = 1 for a plain run):
 
     OUT.csv.part-0000R-of-0000W       rank R's rows, appended as batches finish (flushed; fsync'd every few seconds)
     OUT.csv.part-0000R-of-0000W.done  written atomically once rank R has finished its shard
-    OUT.csv                           every input row once, in input order; written atomically (`vidlm.runtime.atomic`: a
-                                      unique temporary per writer, then a rename) by the merge, which then removes
+    OUT.csv                           every input row once, in input order; written atomically
+                                      (`vidlm.runtime.atomic`: a unique temporary per writer, then a rename) by the merge, which then removes
                                       the parts and markers
     OUT.csv.lock                      locked while a merge runs, so two merges (two `vidlm merge`, or one next to a
                                       run's own) take turns; kept, since removing a lock file races with its users
@@ -107,8 +107,8 @@ def read_input(path, layout: Layout = CAPTION) -> InputTable:
     """Read and check an input CSV: the layout's input column (`path`), at least one row, no column that the output
     adds itself.
 
-    Read by `vidlm.data.sources.common.read_csv` (strict): UTF-8 with or without BOM, any line ending; a line that is not
-    UTF-8 or has the wrong number of fields is an error naming it.
+    Read by `vidlm.data.sources.common.read_csv` (strict): UTF-8 with or without BOM, any line ending; a line that
+    is not UTF-8 or has the wrong number of fields is an error naming it.
     """
     from vidlm.data.sources.common import read_csv
 

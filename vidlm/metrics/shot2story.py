@@ -6,7 +6,7 @@
     print(result.tables["shots"])  # B / M / R / C × 100 beside the published rows
 
 Two tasks, as Shot2Story defines them (`vidlm.data.sources.load_shot2story`): single-shot captioning (each shot → its
-caption) and multi-shot summarization (the whole clip → `whole_caption`). Scores are vidlm.metrics.scores' — equal to
+caption) and multi-shot summarization (the whole clip → `whole_caption`). Scores are `vidlm.metrics`' — equal to
 pycocoevalcap's (PTB tokenizer, BLEU-4, METEOR 1.5, ROUGE-L, CIDEr-D) — so vidlm's row compares with Shot2Story's
 own rows (LAVIS + pycocoevalcap), and not with Shotluck Holmes' (see `SCORERS`).
 """
@@ -45,13 +45,13 @@ PUBLISHED = [
 SCORERS = {  # what each row was scored with
     "pycocoevalcap": "LAVIS + pycocoevalcap",
     "cidereval": "cidereval + HF evaluate, 1 reference",
-    "vidlm": "vidlm.metrics.scores (= pycocoevalcap)",
+    "vidlm": "vidlm.metrics (= pycocoevalcap)",
 }
 
 NOTES = [
     "B = BLEU-4, M = METEOR, R = ROUGE-L, C = CIDEr, all × 100.",
-    "LAVIS + pycocoevalcap and vidlm.metrics.scores give the same numbers for the same captions (PTB tokenizer, METEOR 1.5 "
-    "in Java, CIDEr-D): those rows compare.",
+    "LAVIS + pycocoevalcap and vidlm.metrics give the same numbers for the same captions (PTB tokenizer, METEOR 1.5 in "
+    "Java, CIDEr-D): those rows compare.",
     "Shotluck Holmes scored with cidereval and HF evaluate (nltk's METEOR, 0.25-0.3 off METEOR 1.5 on the same "
     "pair) against one reference: its rows compare with neither of the others.",
     "CIDEr weighs n-grams by how rare they are among the references scored: on part of the test split (or another "

@@ -288,7 +288,7 @@ def finish(samples: list, report: SkipReport, check_videos: bool, warn: bool) ->
 
 
 def drop_unreadable(samples: list, report: SkipReport, workers: int = 2) -> list:
-    """Decode-check every distinct video (`vidlm.video.scan.scan_videos`, quick) and skip the samples of unusable ones."""
+    """Decode-check every distinct video (`vidlm.video.scan.scan_videos`, quick); skip the samples of unusable ones."""
     from vidlm.video.scan import scan_videos
 
     videos = sorted({s.video for s in samples})
