@@ -153,7 +153,7 @@ def finetune_errors(files):
         "bad dropout": (["finetune", train, "--model", model, "--lora-dropout", "1.5"],
                         ["lora_dropout must be >= 0 and < 1, got 1.5"]),
         "not a number": (["finetune", train, "--model", model, "--num-frames", "eight"],
-                         ["--num-frames: invalid int value: 'eight'", "--help"]),
+                         ["--num-frames: invalid int or none value: 'eight'", "--help"]),
         "bad choice": (["finetune", train, "--model", model, "--quantization", "16bit"],
                        ["invalid choice: '16bit'", "'4bit'"]),
         "unknown flag": (["finetune", train, "--model", model, "--num-frame", "8"],
@@ -166,7 +166,7 @@ def finetune_errors(files):
                                  ["must hold a mapping", "got list"]),
         "config not YAML": (["finetune", train, "--config", str(files / "broken.yaml")], ["is not valid YAML"]),
         "bad value in file": (["finetune", train, "--config", str(files / "bad_value.yaml")],
-                              ["num_frames must be an integer, got 'eight'"]),
+                              ["num_frames must be an integer or None, got 'eight'"]),
         "bad rank": (["finetune", train, "--model", model], ["RANK=3 and WORLD_SIZE=2"]),
     }
 
@@ -252,7 +252,7 @@ def test_help_lists_every_field_with_its_type_and_default(command, config, capsy
         positional = f.name in ("dataset", "input_csv")
         assert positional or f"--{f.name.replace('_', '-')}" in text, f.name
     if command in ("finetune", "caption"):
-        assert "--num-frames INT frames sampled uniformly from each video [int; default: 8]" in text
+        assert "--num-frames INT frames taken from each video" in text and "[int or none; default: null]" in text
         assert "--quantization {4bit,8bit,none}" in text and '[4bit|8bit|none; default: "4bit"]' in text
         assert "--model ID_OR_PATH" in text and "[str; required]" in text
     if command == "motion":

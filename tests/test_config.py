@@ -32,8 +32,8 @@ BAD = [
     (FinetuneConfig, dict(max_steps=2.5), "max_steps must be an integer, got 2.5 (float)"),
     (FinetuneConfig, dict(num_epochs=-1), "num_epochs must be >= 0, got -1.0"),
     (FinetuneConfig, dict(num_frames=0), "num_frames must be >= 1, got 0"),
-    (FinetuneConfig, dict(num_frames="8"), "num_frames must be an integer, got '8' (str)"),
-    (FinetuneConfig, dict(num_frames=True), "num_frames must be an integer, got True (bool)"),
+    (FinetuneConfig, dict(num_frames="8"), "num_frames must be an integer or None, got '8' (str)"),
+    (FinetuneConfig, dict(num_frames=True), "num_frames must be an integer or None, got True (bool)"),
     (FinetuneConfig, dict(lora_r=0), "lora_r must be >= 1, got 0"),
     (FinetuneConfig, dict(lora_alpha=0), "lora_alpha must be >= 1, got 0"),
     (FinetuneConfig, dict(batch_size=0), "batch_size must be >= 1, got 0"),
@@ -246,3 +246,20 @@ def test_import_vidlm_config_is_cheap():
     code = "import sys, vidlm.config; print(json.dumps([m for m in ('torch', 'transformers') if m in sys.modules]))"
     done = subprocess.run([sys.executable, "-c", "import json; " + code], capture_output=True, text=True, check=True)
     assert json.loads(done.stdout) == []
+
+
+def test_num_frames_left_out_is_the_familys_own_count_as_the_help_says():
+    from vidlm.families import get_family
+
+    config = FinetuneConfig(model="m")
+    assert config.num_frames is None and CaptionConfig("a.csv", "b.csv", model="m").num_frames is None
+    help_text = " ".join({f.name: f for f in dataclasses.fields(FinetuneConfig)}["num_frames"].metadata["help"].split())
+    for family, shown in (("video-llava", "Video-LLaVA"), ("llava-next-video", "LLaVA-NeXT-Video")):
+        assert f"{get_family(family).sampling.frames(config.num_frames)} for {shown}" in help_text
+
+
+def test_the_openai_backend_with_uniform_frames_needs_a_frame_count():
+    with pytest.raises(ConfigError, match="frame_positions='uniform' needs num_frames"):
+        CaptionConfig("a.csv", "b.csv", model="gpt-4o", backend="openai", frame_positions="uniform")
+    assert CaptionConfig("a.csv", "b.csv", model="gpt-4o", backend="openai", frame_positions="uniform",
+                         num_frames=4).positions() is None

@@ -86,9 +86,10 @@ def _finetune(config: FinetuneConfig, train_samples: list[Sample], callbacks, ve
         from vidlm.memory import estimate_memory, visible_gpu_gib
 
         estimate = estimate_memory(
-            config.model, num_frames=config.num_frames, batch_size=config.batch_size, quantization=config.quantization,
-            lora_r=config.lora_r, lora_target_modules=config.lora_target_modules, gradient_checkpointing=config.
-            gradient_checkpointing, train_projector=config.train_projector, gpu_gib=visible_gpu_gib())
+            config.model, num_frames=family.sampling.frames(config.num_frames), batch_size=config.batch_size,
+            quantization=config.quantization, lora_r=config.lora_r, lora_target_modules=config.lora_target_modules,
+            gradient_checkpointing=config.gradient_checkpointing, train_projector=config.train_projector,
+            gpu_gib=visible_gpu_gib())
         print(estimate)
         if not estimate.fits:
             warnings.warn(f"The estimate exceeds this GPU's memory:\n{estimate}", ResourceWarning, stacklevel=2)

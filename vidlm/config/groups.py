@@ -22,7 +22,9 @@ class ModelSettings(Config):
     model: str = setting(help="base model: hub id (e.g. llava-hf/LLaVA-NeXT-Video-7B-hf) or local checkpoint folder",
                          nonempty=True, metavar="ID_OR_PATH")
     quantization: Quantization = setting("4bit", "how the base model's weights are loaded (4bit = QLoRA)")
-    num_frames: int = setting(8, "frames sampled uniformly from each video", ge=1)
+    num_frames: int | None = setting(None, "frames taken from each video (spread uniformly, or at the family's "
+                                           "frames per second up to this many); default: the family's own, e.g. 8 for "
+                                           "Video-LLaVA, 32 for LLaVA-NeXT-Video", ge=1)
 
 
 @dataclass

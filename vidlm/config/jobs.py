@@ -77,7 +77,9 @@ class CaptionConfig(RowJobSettings, CaptioningSettings, _CaptionFiles):
         if self.adapter is not None:
             raise ConfigError(f"adapter={self.adapter!r} cannot be used with backend 'openai' (the server holds the "
                               "weights); leave --adapter out, or use --backend local")
-        self.positions()
+        if self.positions() is None and self.num_frames is None:
+            raise ConfigError("frame_positions='uniform' needs num_frames with backend 'openai' (a server's model has "
+                              "no family default): set --num-frames")
 
     def positions(self) -> list[float] | None:
         """The openai backend's frame positions (fractions of the video), or None for num_frames uniform frames."""
