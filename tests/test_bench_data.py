@@ -60,3 +60,19 @@ def test_workers_needed_rounds_up():
     assert bench.workers_needed(0.58, 2.0) == 1
     assert bench.workers_needed(2.9, 1.0) == 3
     assert bench.workers_needed(3.0, 1.0) == 3
+
+
+def test_the_tutorial_collator_pads_the_ids_and_labels_only_the_padding_out(tmp_path):
+    from vidlm.families import get_family
+
+    processor, family = bench.real_processor("video-llava", 32), get_family("video-llava")
+    clip = bench.tiny_clip(tmp_path)
+    short, long = (bench.tutorial_sample(processor, family, f"USER: <video>{text} ASSISTANT: a cat", clip, 2)
+                   for text in ("Describe.", "Describe the video."))
+    batch = bench.tutorial_collate(processor, [short, long])
+    width = long["input_ids"].shape[1]
+    assert batch["input_ids"].shape == batch["labels"].shape == (2, width)
+    assert batch["pixel_values_videos"].shape == (2, 2, 3, 32, 32)
+    pad = processor.tokenizer.pad_token_id
+    assert (batch["labels"] == -100).sum() == (batch["input_ids"] == pad).sum() == width - short["input_ids"].shape[1]
+    assert batch["labels"][1].tolist() == long["input_ids"][0].tolist()  # the tutorial supervises every real token
