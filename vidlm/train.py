@@ -193,7 +193,7 @@ _FREE_TO_CHANGE = {"output_dir", "resume", "overwrite", "max_steps", "num_epochs
 def loader_settings(num_workers: int | None, cuda: bool) -> dict:
     """The Trainer's DataLoader settings: `num_workers` decoding processes, else 0 without a GPU (training uses the
     cores) and `default_parallelism`'s 2 to 4 with one — without workers every step waits for its clips to decode
-    (benchmarks/bench_data.py: one worker makes 2 to 6 samples/s at the families' real sizes from 20 s footage).
+    (benchmarks/bench_data.py: one worker makes 1.5 to 7 samples/s at the families' real sizes from 20 s footage).
     Workers live for the whole run and keep 4 batches ready each."""
     from vidlm.launch import default_parallelism, process_info
 
