@@ -156,8 +156,8 @@ def tutorial_collate(processor, features: list[dict]) -> dict:
     import torch
 
     pad = processor.tokenizer.pad_token_id
-    batch = dict(processor.tokenizer.pad({key: [f[key][0] for f in features] for key in ("input_ids", "attention_mask")},
-                                         padding=True, return_tensors="pt"))
+    tokens = {key: [f[key][0] for f in features] for key in ("input_ids", "attention_mask")}
+    batch = dict(processor.tokenizer.pad(tokens, padding=True, return_tensors="pt"))
     batch["labels"] = batch["input_ids"].clone()
     batch["labels"][batch["labels"] == pad] = -100
     for key in features[0]:
