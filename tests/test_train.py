@@ -255,7 +255,7 @@ def test_clips_decoded_in_worker_processes_train_the_same(tiny_checkpoints, synt
     assert len(losses[0]) == 4 and losses[0] == losses[2]
 
 
-def test_training_decodes_in_workers_by_default_only_with_a_gpu():
+def test_training_decodes_in_workers_by_default_only_with_a_gpu_and_no_in_memory_cache():
     from vidlm.train import loader_settings
 
     assert loader_settings(None, cuda=False) == {"dataloader_num_workers": 0}
@@ -263,3 +263,5 @@ def test_training_decodes_in_workers_by_default_only_with_a_gpu():
     assert 2 <= with_gpu["dataloader_num_workers"] <= 4 and with_gpu["dataloader_persistent_workers"]
     assert loader_settings(3, cuda=False)["dataloader_num_workers"] == 3
     assert loader_settings(0, cuda=True) == {"dataloader_num_workers": 0}
+    # Features kept in memory stay in the training process: workers would each cache their own share.
+    assert loader_settings(None, cuda=True, in_memory_cache=True) == {"dataloader_num_workers": 0}
