@@ -235,3 +235,33 @@ def test_run_records_redact_secret_like_keys_at_any_depth(tmp_path):
     assert record["eval_max_new_tokens"] == 32 and record["keyframes"] == [1, 2] and record["tokens"] == 7
     # a bare "key" is a choice (vidlm tag --key), and a name ending in env names the variable, not the secret
     assert record["settings"] == {"key": "objects", "private_key": "<redacted>", "api_key_env": "OPENAI_API_KEY"}
+
+
+def test_clips_decoded_in_worker_processes_train_the_same(tiny_checkpoints, synthetic_data, tmp_path):
+    from models_fixtures import TRAIN_SETTINGS
+
+    class Workers(TrainerCallback):
+        def on_train_begin(self, args, state, control, **kwargs):
+            used.append(args.dataloader_num_workers)
+
+    samples = read_captions_csv(synthetic_data["train"])[:16]
+    used, losses = [], {}
+    for workers in (0, 2):
+        config = FinetuneConfig(model=tiny_checkpoints["video-llava"], output_dir=str(tmp_path / str(workers)),
+                                max_steps=4, num_workers=workers, **{**TRAIN_SETTINGS, "logging_steps": 1})
+        result = finetune(config, samples, callbacks=[Workers()], verbose=False)
+        losses[workers] = [h["loss"] for h in result.log_history if "loss" in h]
+    assert used == [0, 2]
+    assert len(losses[0]) == 4 and losses[0] == losses[2]
+
+
+def test_training_decodes_in_workers_by_default_only_with_a_gpu_and_no_in_memory_cache():
+    from vidlm.train import loader_settings
+
+    assert loader_settings(None, cuda=False) == {"dataloader_num_workers": 0}
+    with_gpu = loader_settings(None, cuda=True)
+    assert 2 <= with_gpu["dataloader_num_workers"] <= 4 and with_gpu["dataloader_persistent_workers"]
+    assert loader_settings(3, cuda=False)["dataloader_num_workers"] == 3
+    assert loader_settings(0, cuda=True) == {"dataloader_num_workers": 0}
+    # Features kept in memory stay in the training process: workers would each cache their own share.
+    assert loader_settings(None, cuda=True, in_memory_cache=True) == {"dataloader_num_workers": 0}

@@ -161,7 +161,9 @@ class TrainCollator:
                 batch[key] = torch.cat(values)
             elif key in ZERO_PADDED_FRAMES:
                 frames = max(len(v) for v in values)
-                batch[key] = torch.stack([torch.cat([v, v.new_zeros((frames - len(v), *v.shape[1:]))])
+                # Only shorter clips are padded: a clip's frames are copied once, into the batch (SmolVLM's are big).
+                batch[key] = torch.stack([v if len(v) == frames else
+                                          torch.cat([v, v.new_zeros((frames - len(v), *v.shape[1:]))])
                                           for v in values])
             else:
                 _check_same_frames(key, values)

@@ -128,8 +128,8 @@ def _finetune(config: FinetuneConfig, train_samples: list[Sample], callbacks, ve
         bf16=getattr(model, "dtype", None) == torch.bfloat16,
         report_to="none",
         remove_unused_columns=False,  # the collator needs pixel_values_videos
-        dataloader_num_workers=0,
         dataloader_pin_memory=torch.cuda.is_available(),
+        **loader_settings(config.num_workers, torch.cuda.is_available(), config.cache_features),
         disable_tqdm=not verbose,
         # On CPU-only machines accelerate runs torchrun's processes as gloo DDP only when told to use the CPU;
         # otherwise each process would train alone on its full copy of the data.
@@ -188,7 +188,24 @@ _SETTINGS = "run_settings.json"  # in output_dir: what the run there trains with
 # and caches that do not change what is computed.
 _FREE_TO_CHANGE = {"output_dir", "resume", "overwrite", "max_steps", "num_epochs", "logging_steps",
                    "save_every_steps", "eval_every_steps", "eval_max_new_tokens", "eval_batch_size", "cache_features",
-                   "feature_cache_dir", "dataset"}
+                   "feature_cache_dir", "dataset", "num_workers"}
+
+
+def loader_settings(num_workers: int | None, cuda: bool, in_memory_cache: bool = False) -> dict:
+    """The Trainer's DataLoader settings: `num_workers` decoding processes, else 0 without a GPU (training uses the
+    cores) and `default_parallelism`'s 2 to 4 with one — without workers every step waits for its clips to decode
+    (benchmarks/bench_data.py: one worker makes 1.5 to 7 samples/s at the families' real sizes from 20 s footage).
+    Workers live for the whole run and keep 4 batches ready each. With the in-memory cache (`cache_features`) the
+    default is 0: each worker would keep its own copy of the features it made, and the training process none."""
+    from vidlm.runtime.launch import default_parallelism, process_info
+
+    if num_workers is None:
+        gain = cuda and not in_memory_cache
+        num_workers = default_parallelism(process_info().local_world_size)[0] if gain else 0
+    if not num_workers:
+        return {"dataloader_num_workers": 0}
+    return {"dataloader_num_workers": num_workers, "dataloader_persistent_workers": True,
+            "dataloader_prefetch_factor": 4}
 
 
 def _run_settings(config: FinetuneConfig, samples: list[Sample]) -> dict:

@@ -47,6 +47,10 @@ class FinetuneConfig(ModelSettings):
                                           "only)")
     feature_cache_dir: str | None = setting(None, "keep processed clips on disk across runs (vidlm.feature_cache)",
                                             nonempty=True)
+    num_workers: int | None = setting(None, "video-decoding processes feeding training (0: decode in the training "
+                                            "process, between steps); default: 0 without a GPU or with "
+                                            "cache_features, else 2 to 4 (a quarter of the process's CPU cores)",
+                                      ge=0)
     eval_every_steps: int = setting(0, "caption the eval samples every N steps and log caption metrics; 0: never",
                                     ge=0)
     eval_max_new_tokens: int = setting(32, "longest caption generated at those evaluations, in tokens", ge=1)
