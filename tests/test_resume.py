@@ -12,7 +12,8 @@ import pytest
 from transformers import TrainerCallback
 
 from vidlm.data.samples import read_captions_csv
-from vidlm.train import FinetuneConfig, finetune, resume_checkpoint
+from vidlm.checkpoints import resume_checkpoint
+from vidlm.train import FinetuneConfig, finetune
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKER = ROOT / "tests" / "helpers" / "finetune_worker.py"

@@ -238,7 +238,7 @@ def test_run_records_redact_secret_like_keys_at_any_depth(tmp_path):
 
 
 def test_clips_decoded_in_worker_processes_train_the_same(tiny_checkpoints, synthetic_data, tmp_path):
-    from models_fixtures import TRAIN_SETTINGS
+    from helpers.models_fixtures import TRAIN_SETTINGS
 
     class Workers(TrainerCallback):
         def on_train_begin(self, args, state, control, **kwargs):

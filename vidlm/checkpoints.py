@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import warnings
 from pathlib import Path
 
@@ -139,3 +140,29 @@ def _fsync(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def resume_checkpoint(resume: bool | str | None, checkpoint_dir, remove_torn: bool = False) -> str | None:
+    """The Trainer checkpoint to resume from: None (start afresh), the newest complete `checkpoint-N` (resume="auto"
+    or True; None when there is none yet, so the same call starts and later resumes a run) or the folder given.
+
+    Torn checkpoints (a kill or a full disk cut their save short) are skipped with a warning naming them;
+    remove_torn: also delete them, so the Trainer neither counts them among the checkpoints it keeps nor mixes them
+    with the ones it writes next.
+    """
+    if resume in (False, None, ""):
+        return None
+    if resume in (True, "auto"):
+        chosen, skipped = newest_complete(checkpoint_dir)
+        warn_skipped(skipped, chosen)
+        for path, _ in skipped if remove_torn else []:
+            shutil.rmtree(path, ignore_errors=True)
+        return chosen
+    path = Path(resume)
+    if not (path / "trainer_state.json").is_file():
+        raise FileNotFoundError(f"resume={resume!r} is not a Trainer checkpoint (no trainer_state.json there); pass "
+                                f"a checkpoint-N folder, 'auto' for the newest in {checkpoint_dir}, or False")
+    if (path / MARKER).exists() and (why := torn_reason(path)):  # no marker: a checkpoint another tool wrote
+        raise ValueError(f"resume={resume!r} is a torn checkpoint ({why}); pass a complete one, or 'auto' for the "
+                         f"newest complete one in {checkpoint_dir}")
+    return str(path)

@@ -13,7 +13,7 @@ import os
 import shutil
 import time
 import warnings
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,7 +56,8 @@ def _finetune(config: FinetuneConfig, train_samples: list[Sample], callbacks, ve
     from transformers.utils import is_in_notebook
     from transformers.utils.notebook import NotebookProgressCallback
 
-    from vidlm.checkpoints import CompleteCheckpoints, newest_complete
+    from vidlm.caption_eval import CaptionEvalCallback
+    from vidlm.checkpoints import CompleteCheckpoints, newest_complete, resume_checkpoint
     from vidlm.collate import TrainCollator, check_token_budget
     from vidlm.data.samples import VideoTextDataset
     from vidlm.families import family_for
@@ -336,51 +337,6 @@ def _read_json(path: Path) -> dict:
         return {}
 
 
-def config_from_overrides(pairs: list[str], **fields) -> FinetuneConfig:
-    """A FinetuneConfig from `key=value` strings (the command line's `--set`); values parse as JSON, else text."""
-    import dataclasses
-    import json
-
-    known = {f.name for f in dataclasses.fields(FinetuneConfig)}
-    for pair in pairs:
-        key, sep, text = pair.partition("=")
-        if not sep or key not in known:
-            raise ValueError(f"Bad setting {pair!r}: write KEY=VALUE with KEY one of {sorted(known)}")
-        try:
-            fields[key] = json.loads(text)
-        except json.JSONDecodeError:
-            fields[key] = text  # a model id, a path, "auto"…
-    return FinetuneConfig(**fields)
-
-
-def resume_checkpoint(resume: bool | str | None, checkpoint_dir, remove_torn: bool = False) -> str | None:
-    """The Trainer checkpoint to resume from: None (start afresh), the newest complete `checkpoint-N` (resume="auto"
-    or True; None when there is none yet, so the same call starts and later resumes a run) or the folder given.
-
-    Torn checkpoints (a kill or a full disk cut their save short) are skipped with a warning naming them;
-    remove_torn: also delete them, so the Trainer neither counts them among the checkpoints it keeps nor mixes them
-    with the ones it writes next.
-    """
-    from vidlm.checkpoints import MARKER, newest_complete, torn_reason, warn_skipped
-
-    if resume in (False, None, ""):
-        return None
-    if resume in (True, "auto"):
-        chosen, skipped = newest_complete(checkpoint_dir)
-        warn_skipped(skipped, chosen)
-        for path, _ in skipped if remove_torn else []:
-            shutil.rmtree(path, ignore_errors=True)
-        return chosen
-    path = Path(resume)
-    if not (path / "trainer_state.json").is_file():
-        raise FileNotFoundError(f"resume={resume!r} is not a Trainer checkpoint (no trainer_state.json there); pass "
-                                f"a checkpoint-N folder, 'auto' for the newest in {checkpoint_dir}, or False")
-    if (path / MARKER).exists() and (why := torn_reason(path)):  # no marker: a checkpoint another tool wrote
-        raise ValueError(f"resume={resume!r} is a torn checkpoint ({why}); pass a complete one, or 'auto' for the "
-                         f"newest complete one in {checkpoint_dir}")
-    return str(path)
-
-
 class _PrintLoss(TrainerCallback):
     """One printed line per logging step: step, loss, learning rate, elapsed time."""
 
@@ -391,61 +347,6 @@ class _PrintLoss(TrainerCallback):
         if logs and "loss" in logs:
             print(f"step {state.global_step}/{state.max_steps}  loss {logs['loss']:.4f}  "
                   f"lr {logs.get('learning_rate', 0):.2e}  {time.perf_counter() - self.start:.0f} s", flush=True)
-
-
-class CaptionEvalCallback(TrainerCallback):
-    """Every `every_steps` optimizer steps, caption `samples` with the model being trained and log caption metrics.
-
-    Logged as `eval_BLEU-4`, `eval_ROUGE-L`, `eval_CIDEr`… through `trainer.log`, so they land in `log_history`
-    next to the loss and in whatever `report_to` names. METEOR is left out: it would start Java at every evaluation.
-    """
-
-    def __init__(self, processor, samples: list[Sample], every_steps: int, num_frames: int,
-                 max_new_tokens: int = 32, batch_size: int = 8, family=None):
-        if every_steps <= 0:
-            raise ValueError(f"every_steps must be positive, got {every_steps}")
-        self.processor, self.samples, self.every_steps = processor, samples, every_steps
-        self.num_frames, self.max_new_tokens, self.batch_size = num_frames, max_new_tokens, batch_size
-        self.family = family  # None: read from the model's config at the first evaluation
-        self.trainer = None
-        self._frames = None  # decoded at the first evaluation, reused at every later one
-
-    def on_step_end(self, args, state, control, model=None, **kwargs):
-        if state.global_step % self.every_steps or self.trainer is None:
-            return
-        from vidlm.captioning import caption_videos
-        from vidlm.metrics.scores import score_captions
-        from vidlm.families import family_of
-
-        self.family = self.family or family_of(model.config)
-        if self._frames is None:
-            self._frames = [self.family.sampling.load(s.video, self.num_frames, window=getattr(s, "window", None))
-                            for s in self.samples]
-        with _no_cpu_inference_repacking(model):
-            captions = caption_videos(model, self.processor, self._frames, batch_size=self.batch_size,
-                                      max_new_tokens=self.max_new_tokens, progress=False, family=self.family)
-        model.train()  # caption_videos switched it to eval mode
-        scores = score_captions(captions, [[s.answer] for s in self.samples], meteor=False)
-        should_log = control.should_log  # logging clears it: the Trainer must still log this step's loss
-        self.trainer.log({f"eval_{name}": value for name, value in scores.items() if value is not None})
-        control.should_log = should_log
-
-
-@contextmanager
-def _no_cpu_inference_repacking(model):
-    """Keep bitsandbytes from repacking 4-bit weights for its CPU inference kernel while we caption mid-training.
-
-    In eval mode on CPUs with AVX512-BF16, bitsandbytes converts each 4-bit weight to a layout whose matmul has no
-    autograd; training after that silently stops propagating gradients through the frozen layers.
-    """
-    layers = [m for m in model.modules() if getattr(m, "support_avx512bf16_for_cpu", False)]
-    for layer in layers:
-        layer.support_avx512bf16_for_cpu = False
-    try:
-        yield
-    finally:
-        for layer in layers:
-            layer.support_avx512bf16_for_cpu = True
 
 
 def _param_groups(model, family, config: FinetuneConfig) -> list[dict]:
