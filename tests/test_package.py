@@ -47,6 +47,21 @@ def test_the_readme_layout_names_every_module_and_only_what_exists():
             assert inside in files_named, f"the README's row for {folder} does not name {inside}"
 
 
+def test_every_package_folder_is_a_regular_package_and_git_keeps_every_source_file():
+    """A folder without `__init__.py` still imports (as a namespace package) but re-exports nothing: `from vidlm.data
+    import read_captions_csv` failed on a fresh clone because .gitignore's `data/` also matched `vidlm/data/`."""
+    for folder in sorted({m.parent for m in modules()}):
+        assert (folder / "__init__.py").exists(), f"{folder.relative_to(ROOT)} has no __init__.py"
+    sources = [str(p.relative_to(ROOT)) for top in ("vidlm", "tests", "benchmarks", "notebooks")
+               for p in (ROOT / top).rglob("*") if p.is_file() and "__pycache__" not in p.parts
+               and ".ipynb_checkpoints" not in p.parts]
+    if not (ROOT / ".git").exists():
+        return  # an installed copy: nothing for git to ignore
+    ignored = subprocess.run(["git", "check-ignore", "--no-index", *sources], cwd=ROOT, capture_output=True,
+                             text=True).stdout.split()
+    assert ignored == [], f".gitignore leaves these out of every commit: {ignored}"
+
+
 def test_modules_stay_small():
     long = {m.relative_to(ROOT).as_posix(): n for m in modules() if (n := len(m.read_text().splitlines())) > 450}
     assert not long, f"modules over 450 lines: {long}"
