@@ -5,6 +5,7 @@ import csv
 import dataclasses
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -185,11 +186,16 @@ def test_compare_captions_notebook_shows_the_viewer(results_dir, tmp_path):
 def test_data_exploration_notebook_on_synthetic_clips(tiny_checkpoints, tmp_path):
     shown = run_notebook("00_data_exploration.ipynb", tmp_path, synthetic_dir=str(tmp_path / "synthetic"),
                          synthetic_clips=6, model=tiny_checkpoints["llava-next-video"], num_frames=4, grid_videos=2,
-                         grid_frames=3)
+                         grid_frames=3, gpu_gib=0.25)
     assert json.dumps("explore/captions.csv: 6 records → 6 samples, 0 skipped")[1:-1] in shown
     assert "| captions | 6 | 6 | 0.00 | 5 |" in shown  # source: the CSV name; 5 words per caption
     assert "6 samples, llava-next-video at 4 frames: 64 visual + " in shown and "0 do not fit max_length=1024" in shown
     assert shown.count('"image/png"') == 2  # the histograms and the frame grid
+    # The memory table, at the longest sample's tokens (64 visual + its text), against a 0.25 GiB GPU: the CUDA
+    # context reserve alone (0.5 GiB) exceeds it, so nothing vidlm can change fits.
+    text = max(int(n) for n in re.findall(r"64 visual \+ (\d+)", shown))
+    assert f"Estimated GPU memory (llava_next_video, 4bit, 4 frames, batch 1, {64 + text} tokens per clip)" in shown
+    assert "of 0.2 GiB" in shown and "Does not fit. To fit:" in shown and "- a larger GPU" in shown
     assert "6 videos: 6 ok, 0 damaged, 0 unusable" in shown
 
 
