@@ -40,11 +40,32 @@ from vidlm.video.index import IndexMismatch, MovIndex, PacketTable, VideoDecodeE
 # on and seeking cost the same CPU when 5 to 7 frames were to be skipped. The plan seeks only when it skips more.
 SEEK_COST_FRAMES = 6
 
-# Decoding threads per read. Sampled reads seek often and every seek discards the frames in flight in a frame-thread
-# pipeline: on 2 cores, 8 frames from a 2-minute 640x360 video with a keyframe every 250 frames took 285-303 ms on
-# one thread and 380-404 ms on two (32 frames: 667-710 vs 789-941 ms). Data loaders decode several videos at once in
-# their workers anyway. Raise it for single long sequential reads on a machine with idle cores.
-DECODE_THREADS = 1
+# Decoding threads per read: None chooses them from the read's shape (`decode_threads`); an int forces that many.
+DECODE_THREADS = None
+
+
+def decode_threads(width: int, height: int, frames_per_seek: float, cores: int) -> int:
+    """Frame threads for a read that decodes `frames_per_seek` frames in a row (on average) of width x height.
+
+    Frame threading decodes consecutive frames at once, so it pays on long runs of large frames; every seek flushes
+    its pipeline and each thread holds its own decoder state, so short runs of small frames lose. Measured on 2
+    cores (benchmarks/bench_video.py, H.264 with B-frames, a keyframe every 12/60/250 frames): RULE_MEASUREMENTS.
+    """
+    if cores <= 1 or frames_per_seek < THREAD_MIN_RUN or width * height * frames_per_seek < THREAD_MIN_PIXELS:
+        return 1
+    return int(min(cores, MAX_DECODE_THREADS, max(2, frames_per_seek // THREAD_MIN_RUN)))
+
+
+THREAD_MIN_RUN = 8  # frames decoded per seek below which one thread is faster
+THREAD_MIN_PIXELS = 640 * 360 * 30  # pixels decoded per seek below which one thread is faster
+MAX_DECODE_THREADS = 8  # beyond this FFmpeg's frame threads add latency, not speed
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
 
 
 @dataclass
@@ -101,12 +122,14 @@ def load_video(path, num_frames: int = 8, *, fps: float | None = None, timestamp
         sample = _Sampler(num_frames, fps, timestamps, indices, window, path)
         lazy = MovIndex.open(path) if mode == "auto" and sample.needs_count_only() else None
         if lazy is not None:
-            wanted = sample(np.zeros(len(lazy)))  # uniform or explicit indices: only the count matters
-            read = {"plan": "auto", "seeks": 0, "decoded": 0, "index": "lazy"}
             try:
+                wanted = sample(np.zeros(len(lazy)))  # uniform or explicit indices: only the count matters
+                read = {"plan": "auto", "seeks": 0, "decoded": 0, "index": "lazy"}
                 got = _decode_by_timestamp(path, lazy, wanted, size, read)
             except (IndexMismatch, av.FFmpegError):  # an open GOP, or damage: read the whole packet table instead
                 got = None
+            finally:
+                lazy.close()  # the reader closes the container it took; this closes it when it took none
             if got is not None:
                 times = np.zeros(len(lazy))
                 times[wanted] = lazy.times_of(wanted)
@@ -236,17 +259,21 @@ class _Converter:
         return np.ascontiguousarray(np.rot90(array, turns)) if turns else array
 
 
-def _open_for_decoding(path, threaded: bool = True):
+def _open_for_decoding(path, threads: int = 1):
     import av
 
     container = av.open(path)
     stream = container.streams.video[0]
-    if threaded and DECODE_THREADS > 1:
+    _set_threads(stream, threads)
+    return container, stream
+
+
+def _set_threads(stream, threads: int) -> None:
+    if threads > 1:
         stream.thread_type = "FRAME"
-        stream.codec_context.thread_count = DECODE_THREADS
+        stream.codec_context.thread_count = threads
     else:
         stream.codec_context.thread_count = 1  # FFmpeg's default would start a thread per core
-    return container, stream
 
 
 def _decode_by_timestamp(path, table: PacketTable, wanted: np.ndarray, size, read: dict):
@@ -259,7 +286,7 @@ def _decode_by_timestamp(path, table: PacketTable, wanted: np.ndarray, size, rea
 
     reader = _TimestampReader(path, table, wanted, _Converter(size), read)
     try:
-        for target in sorted(reader.want):
+        for target in reader.order:
             if target not in reader.got:
                 reader.fetch(target)
     except (IndexMismatch, av.FFmpegError):  # something it cannot vouch for, or a decoding error
@@ -270,40 +297,90 @@ def _decode_by_timestamp(path, table: PacketTable, wanted: np.ndarray, size, rea
 
 
 class _TimestampReader:
-    """Decodes wanted frames, identified by their timestamps, seeking to keyframes where the plan says it pays."""
+    """Decodes wanted frames, identified by their timestamps, seeking to keyframes where the plan says it pays.
+
+    After the packet of a wanted frame, when the next wanted frame is reached by a seek (or there is none), the
+    decoder is drained rather than fed the packets that would push the frame out of its reorder (and thread)
+    pipeline: those are frames nobody asked for.
+    """
 
     def __init__(self, path, table: PacketTable, wanted, convert, read: dict):
-        self.container, self.stream = _open_for_decoding(path)
         self.table, self.convert, self.read = table, convert, read
         self.want = set(int(k) for k in wanted)
-        table.prepare(self.want)
+        container = getattr(table, "container", None)
+        try:
+            table.prepare(self.want)
+        except BaseException:
+            if container is not None:
+                table.close()
+            raise
+        if container is None:
+            import av
+
+            container = av.open(path)
+        table.container = None  # the reader owns it now
+        self.container, self.stream = container, container.streams.video[0]
+        self.order = sorted(self.want)
         self.want_pts = {int(table.pts[k]) for k in self.want}
         self.got: dict[int, np.ndarray] = {}
         self.packets = self.container.demux(self.stream)
-        self.pos, self.floor, self.last_out = 0, None, None  # next decode position; lowest pts kept since a seek
+        # Next decode position (None: must seek first), lowest pts kept since a seek, last pts out, decoder drained.
+        self.pos, self.floor, self.last_out, self.drained = (None if table.moved else 0), None, None, False
+        seeks, decoded = self._simulate()
+        context = self.stream.codec_context
+        threads = DECODE_THREADS or decode_threads(context.width, context.height, decoded / max(seeks, 1), _cores())
+        _set_threads(self.stream, threads)
+        read["threads"] = threads
+
+    def _seeks(self, target: int, pos) -> bool:
+        """Whether reaching `target` with the decoder at position `pos` (None: nowhere) takes a seek."""
+        j, key = int(self.table.decode_pos[target]), int(self.table.seek_from[target])
+        policy = self.read["plan"]
+        if key < 0 or policy == "forward" and pos is not None:
+            return False
+        return pos is None or policy == "seek" or max(0, j - pos) > (j - key) + SEEK_COST_FRAMES
+
+    def _next_after(self, target: int):
+        """The next wanted frame whose packet comes after `target`'s in decode order (None: the last)."""
+        j = self.table.decode_pos[target]
+        return next((k for k in self.order if k > target and self.table.decode_pos[k] > j), None)
+
+    def _simulate(self) -> tuple[int, int]:
+        """(seeks, packets decoded) the plan will take, for choosing threads before the decoder opens."""
+        pos, seeks, decoded = self.pos, 0, 0
+        for target in self.order:
+            j = int(self.table.decode_pos[target])
+            if pos is not None and j < pos:
+                continue  # its packet is already in: it comes out with the others
+            if self._seeks(target, pos):
+                pos = int(self.table.seek_from[target])
+                seeks += pos > 0
+            decoded, pos = decoded + j + 1 - pos, j + 1
+        return seeks, decoded
 
     def fetch(self, target: int) -> None:
         table = self.table
-        j, key = int(table.decode_pos[target]), int(table.seek_from[target])
         can_continue = self.last_out is None or table.pts[target] > self.last_out
-        forward = max(0, j - self.pos)  # packets to decode if we go on from here
-        policy = self.read["plan"]
-        wants_seek = policy == "seek" or not can_continue or forward > (j - key) + SEEK_COST_FRAMES
-        if policy != "forward" and key >= 0 and wants_seek:
+        if not can_continue or self.drained or self._seeks(target, self.pos):
+            key = int(table.seek_from[target])
+            if key < 0 or self.read["plan"] == "forward" and self.pos is not None:
+                raise IndexMismatch  # cannot go back
             self.container.seek(table.seek_timestamp(key), stream=self.stream, backward=True, any_frame=False)
             self.stream.codec_context.flush_buffers()
-            self.packets, self.pos, self.last_out = self.container.demux(self.stream), None, None
+            self.packets, self.pos, self.last_out, self.drained = self.container.demux(self.stream), None, None, False
             self.floor = int(table.packet_pts[key])
-            self.read["seeks"] += 1
-        elif not can_continue:
-            raise IndexMismatch
-        self._decode_until(target)
+            self.read["seeks"] += key > 0  # back to the first keyframe is where a fresh open starts anyway
+        following = self._next_after(target)
+        drain = following is None or self._seeks(following, int(table.decode_pos[target]) + 1)
+        self._decode_until(target, int(table.decode_pos[target]) if drain else None)
 
-    def _decode_until(self, target: int) -> None:
+    def _decode_until(self, target: int, drain_after) -> None:
+        """Feed packets until `target` comes out; drain the decoder once the packet at `drain_after` is in."""
         context = self.stream.codec_context
         for packet in self.packets:
             if packet.size == 0:
                 frames = context.decode(None)  # end of stream: drain the decoder
+                self.drained = True
             elif packet.is_discard:
                 continue
             else:
@@ -318,10 +395,15 @@ class _TimestampReader:
                 if context.skip_frame != skip:
                     context.skip_frame = skip
                 frames = context.decode(packet)
+                if drain_after is not None and self.pos > drain_after:
+                    frames = frames + context.decode(None)
+                    self.drained = True
             for frame in frames:
                 self._keep(frame)
             if target in self.got:
                 return
+            if self.drained:
+                break
         raise IndexMismatch  # the stream ended before the frame came out
 
     def _keep(self, frame) -> None:
@@ -350,7 +432,7 @@ def _sequential(path, table: PacketTable, sample: _Sampler, size) -> VideoClip:
             got, _, _, _ = _count_pass(path, set(wanted.tolist()), size)
             passes = 2
     duration = table.duration if table.trusted and count == len(times) else _duration(decoded_times, table.fps)
-    read = {"plan": "sequential", "seeks": 0, "decoded": count * passes, "index": "decoded"}
+    read = {"plan": "sequential", "seeks": 0, "decoded": count * passes, "index": "decoded", "threads": 1}
     return _clip(path, table.fps, wanted, got, decoded_times, duration, read)
 
 
@@ -366,7 +448,7 @@ def _count_pass(path, want: set | None, size):
 
     convert = _Converter(size)
     got, pts, corrupt = {}, [], []
-    container, stream = _open_for_decoding(path, threaded=False)
+    container, stream = _open_for_decoding(path)
     time_base = stream.time_base or Fraction(1, 1)
     try:
         packets = container.demux(stream)
