@@ -33,7 +33,10 @@ from fractions import Fraction
 
 import numpy as np
 
-from vidlm.video.index import IndexMismatch, MovIndex, PacketTable, VideoDecodeError, scan_packets
+from vidlm.video.index import (IndexMismatch, MovIndex, PacketTable, Sampler, VideoDecodeError, scan_packets,
+                               uniform_indices)
+
+__all__ = ["VideoClip", "VideoDecodeError", "decode_threads", "load_video", "uniform_indices"]
 
 # Seeking costs about as much as decoding this many frames: the demuxer seek, the decoder flush and refilling the
 # frame-threading pipeline. `benchmarks/bench_video.py --calibrate` (2 cores, 640x360 H.264 with B-frames): decoding
@@ -86,15 +89,6 @@ class VideoClip:
         return ", ".join(f"{t:.{decimals}f} s" for t in self.timestamps)
 
 
-def uniform_indices(total: int, num_frames: int) -> np.ndarray:
-    """The centre frame of each of `num_frames` equal segments of `total` frames (repeats when total < num_frames)."""
-    if total <= 0:
-        raise ValueError(f"total must be positive, got {total}")
-    if num_frames <= 0:
-        raise ValueError(f"num_frames must be positive, got {num_frames}")
-    return ((np.arange(num_frames) + 0.5) * total / num_frames).astype(np.int64)
-
-
 def load_video(path, num_frames: int = 8, *, fps: float | None = None, timestamps=None, indices=None,
                window: tuple[float, float] | None = None, size: int | tuple[int, int] | None = None,
                mode: str = "auto") -> VideoClip:
@@ -119,7 +113,7 @@ def load_video(path, num_frames: int = 8, *, fps: float | None = None, timestamp
     _check_arguments(num_frames, fps, timestamps, indices, window, size, mode)
     _check_regular_file(path)
     try:
-        sample = _Sampler(num_frames, fps, timestamps, indices, window, path)
+        sample = Sampler(num_frames, fps, timestamps, indices, window, path)
         lazy = MovIndex.open(path) if mode == "auto" and sample.needs_count_only() else None
         if lazy is not None:
             try:
@@ -183,52 +177,6 @@ def _check_arguments(num_frames, fps, timestamps, indices, window, size, mode) -
         raise ValueError(f"size must be a positive int (shorter side) or (height, width), got {size!r}")
     if mode not in ("auto", "seek", "sequential"):
         raise ValueError(f"mode must be 'auto', 'seek' or 'sequential', got {mode!r}")
-
-
-class _Sampler:
-    """Turns the sampling arguments into frame indices, given every frame's time in seconds."""
-
-    def __init__(self, num_frames, fps, timestamps, indices, window, path):
-        self.num_frames, self.fps, self.window, self.path = num_frames, fps, window, path
-        self.timestamps = None if timestamps is None else np.asarray(timestamps, np.float64).ravel()
-        self.indices = None if indices is None else np.asarray(indices).ravel()
-
-    def needs_count_only(self) -> bool:
-        """Whether the frame count alone decides the indices (uniform or explicit), not every frame's time."""
-        return self.fps is None and self.timestamps is None and self.window is None
-
-    def __call__(self, times: np.ndarray) -> np.ndarray:
-        total = len(times)
-        eps = 1e-6  # timestamps are exact rationals; this absorbs float rounding of the caller's seconds only
-        if self.indices is not None:
-            bad = [int(k) for k in self.indices if not 0 <= k < total]
-            if bad or not len(self.indices):
-                raise ValueError(f"{self.path}: frame indices {bad or '[]'} out of range; the video has {total} "
-                                 f"frames (0..{total - 1})")
-            return self.indices.astype(np.int64)
-        if self.timestamps is not None:
-            end = times[-1] + (times[-1] - times[-2] if total > 1 else 0)
-            bad = [float(t) for t in self.timestamps if not -eps <= t <= end + eps]
-            if bad or not len(self.timestamps):
-                raise ValueError(f"{self.path}: timestamps {bad or '[]'} outside the video (0 to {end:.3f} s)")
-            return np.searchsorted(times, self.timestamps + eps, side="right").astype(np.int64) - 1
-        first, stop = 0, total
-        start_s = 0.0
-        if self.window is not None:
-            start_s, end_s = self.window
-            first = int(np.searchsorted(times, start_s - eps, side="left"))
-            stop = int(np.searchsorted(times, end_s - eps, side="left"))
-            if stop <= first:
-                raise ValueError(f"{self.path}: no frame is shown in the window {self.window} s (the video has "
-                                 f"{total} frames over {times[-1]:.3f} s)")
-        if self.fps is None:
-            return first + uniform_indices(stop - first, self.num_frames)
-        end_s = times[stop - 1] + eps
-        ticks = start_s + np.arange(int((end_s - start_s) * self.fps) + 1) / self.fps
-        picked = np.unique(np.clip(np.searchsorted(times, ticks + eps, side="right") - 1, first, stop - 1))
-        if len(picked) > self.num_frames:
-            picked = picked[uniform_indices(len(picked), self.num_frames)]
-        return picked.astype(np.int64)
 
 
 class _Converter:
@@ -418,7 +366,7 @@ class _TimestampReader:
             self.got[k] = self.convert(frame)
 
 
-def _sequential(path, table: PacketTable, sample: _Sampler, size) -> VideoClip:
+def _sequential(path, table: PacketTable, sample: Sampler, size) -> VideoClip:
     """One pass from the start that counts decoded frames as ffmpeg does (a second pass if the count surprises)."""
     times = table.times() if table.trusted else None
     wanted = sample(times) if times is not None and len(times) else None

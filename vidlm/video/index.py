@@ -17,6 +17,7 @@ import numpy as np
 # Containers whose seeking goes through a real index (MP4/MOV sample tables, Matroska cues). Others (MPEG-TS, raw
 # streams) seek by bisecting byte positions and are read in one pass.
 SEEKABLE_FORMATS = ("mov", "mp4", "matroska", "webm")
+KEYFRAME, DISCARD = 1, 2  # AVIndexEntry flags
 
 
 class VideoDecodeError(RuntimeError):
@@ -193,19 +194,17 @@ class MovIndex:
     complete = False  # frames of GOPs not read have unknown timestamps: they are simply not wanted
     moved = False
 
-    def __init__(self, path, stream, entries):
+    def __init__(self, path, stream, entries: np.ndarray):
         n = len(entries)
         self.path, self.time_base = path, stream.time_base
         self.fps = float(stream.average_rate or stream.guessed_rate or 0)
         self.duration = float(stream.duration * stream.time_base)
         self.start = int(stream.start_time)
-        self.index_ts = np.array([e.timestamp for e in entries], np.int64)  # decode timestamps
+        self.index_ts, self.index_pos, self.sizes, flags = entries.T  # decode timestamps, bytes, flags
         # seek() takes presentation time; the first keyframe is shown at start_time and decoded at index_ts[0]
         self.seek_offset = self.start - int(self.index_ts[0])
-        self.index_pos = np.array([e.pos for e in entries], np.int64)
-        self.sizes = np.array([e.size for e in entries], np.int64)
         self.container = None
-        self.keys = np.array([i for i, e in enumerate(entries) if e.is_keyframe], np.int64)
+        self.keys = np.nonzero(flags & KEYFRAME)[0].astype(np.int64)
         self.key_at = {int(self.index_pos[k]): int(k) for k in self.keys}
         self.pts = np.full(n, -1, np.int64)  # by frame index, once its GOP is read
         self.decode_pos = np.full(n, -1, np.int64)
@@ -227,10 +226,13 @@ class MovIndex:
             if "mov" not in container.format.name.split(",") or not container.streams.video:
                 raise IndexMismatch
             stream = container.streams.video[0]
-            entries = list(stream.index_entries)
-            if (not entries or stream.frames != len(entries) or stream.start_time is None or not stream.duration
-                    or any(e.is_discard for e in entries) or not entries[0].is_keyframe
-                    or entries[-1].pos + entries[-1].size > os.path.getsize(path)):  # truncated, fragmented, edited
+            # One pass over PyAV's entry objects (3600 of them for 2 minutes; each attribute read costs).
+            listed = stream.index_entries
+            entries = np.fromiter((x for e in listed for x in (e.timestamp, e.pos, e.size, e.flags)), np.int64,
+                                  4 * len(listed)).reshape(-1, 4)
+            if (not len(entries) or stream.frames != len(entries) or stream.start_time is None or not stream.duration
+                    or (entries[:, 3] & DISCARD).any() or not entries[0, 3] & KEYFRAME
+                    or entries[-1, 1] + entries[-1, 2] > os.path.getsize(path)):  # truncated, fragmented, edited
                 raise IndexMismatch
             index = cls(path, stream, entries)
             size_length = nal_size_length(stream)
@@ -315,3 +317,58 @@ def samples_well_formed(path, positions: np.ndarray, sizes: np.ndarray, size_len
         at[going] = start + size_length + length
         going = going[at[going] + size_length <= end[going]]
     return bool((at == end).all())
+
+
+def uniform_indices(total: int, num_frames: int) -> np.ndarray:
+    """The centre frame of each of `num_frames` equal segments of `total` frames (repeats when total < num_frames)."""
+    if total <= 0:
+        raise ValueError(f"total must be positive, got {total}")
+    if num_frames <= 0:
+        raise ValueError(f"num_frames must be positive, got {num_frames}")
+    return ((np.arange(num_frames) + 0.5) * total / num_frames).astype(np.int64)
+
+
+class Sampler:
+    """Turns the sampling arguments into frame indices, given every frame's time in seconds."""
+
+    def __init__(self, num_frames, fps, timestamps, indices, window, path):
+        self.num_frames, self.fps, self.window, self.path = num_frames, fps, window, path
+        self.timestamps = None if timestamps is None else np.asarray(timestamps, np.float64).ravel()
+        self.indices = None if indices is None else np.asarray(indices).ravel()
+
+    def needs_count_only(self) -> bool:
+        """Whether the frame count alone decides the indices (uniform or explicit), not every frame's time."""
+        return self.fps is None and self.timestamps is None and self.window is None
+
+    def __call__(self, times: np.ndarray) -> np.ndarray:
+        total = len(times)
+        eps = 1e-6  # timestamps are exact rationals; this absorbs float rounding of the caller's seconds only
+        if self.indices is not None:
+            bad = [int(k) for k in self.indices if not 0 <= k < total]
+            if bad or not len(self.indices):
+                raise ValueError(f"{self.path}: frame indices {bad or '[]'} out of range; the video has {total} "
+                                 f"frames (0..{total - 1})")
+            return self.indices.astype(np.int64)
+        if self.timestamps is not None:
+            end = times[-1] + (times[-1] - times[-2] if total > 1 else 0)
+            bad = [float(t) for t in self.timestamps if not -eps <= t <= end + eps]
+            if bad or not len(self.timestamps):
+                raise ValueError(f"{self.path}: timestamps {bad or '[]'} outside the video (0 to {end:.3f} s)")
+            return np.searchsorted(times, self.timestamps + eps, side="right").astype(np.int64) - 1
+        first, stop = 0, total
+        start_s = 0.0
+        if self.window is not None:
+            start_s, end_s = self.window
+            first = int(np.searchsorted(times, start_s - eps, side="left"))
+            stop = int(np.searchsorted(times, end_s - eps, side="left"))
+            if stop <= first:
+                raise ValueError(f"{self.path}: no frame is shown in the window {self.window} s (the video has "
+                                 f"{total} frames over {times[-1]:.3f} s)")
+        if self.fps is None:
+            return first + uniform_indices(stop - first, self.num_frames)
+        end_s = times[stop - 1] + eps
+        ticks = start_s + np.arange(int((end_s - start_s) * self.fps) + 1) / self.fps
+        picked = np.unique(np.clip(np.searchsorted(times, ticks + eps, side="right") - 1, first, stop - 1))
+        if len(picked) > self.num_frames:
+            picked = picked[uniform_indices(len(picked), self.num_frames)]
+        return picked.astype(np.int64)
