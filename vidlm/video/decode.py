@@ -82,7 +82,7 @@ class VideoClip:
     fps: float  # average frame rate as the container states it
     duration: float  # seconds
     total_frames: int  # frames the video decodes to
-    read: dict | None = None  # how the frames were read: {"plan", "seeks", "decoded", "index"} (benchmarks, tests)
+    read: dict | None = None  # how the frames were read: plan, seeks, packets and frames decoded, index, threads
 
     def timestamp_text(self, decimals: int = 1) -> str:
         """The sampled times for a prompt: `"0.0 s, 1.5 s, 3.0 s"`."""
@@ -118,7 +118,7 @@ def load_video(path, num_frames: int = 8, *, fps: float | None = None, timestamp
         if lazy is not None:
             try:
                 wanted = sample(np.zeros(len(lazy)))  # uniform or explicit indices: only the count matters
-                read = {"plan": "auto", "seeks": 0, "decoded": 0, "index": "lazy"}
+                read = {"plan": "auto", "seeks": 0, "packets": 0, "decoded": 0, "index": "lazy"}
                 got = _decode_by_timestamp(path, lazy, wanted, size, read)
             except (IndexMismatch, av.FFmpegError):  # an open GOP, or damage: read the whole packet table instead
                 got = None
@@ -131,7 +131,8 @@ def load_video(path, num_frames: int = 8, *, fps: float | None = None, timestamp
         table = scan_packets(path)
         if table.trusted and not table.damage and mode != "sequential":
             wanted = sample(table.times())
-            read = {"plan": mode if table.seekable else "forward", "seeks": 0, "decoded": 0, "index": "full"}
+            read = {"plan": mode if table.seekable else "forward", "seeks": 0, "packets": 0, "decoded": 0,
+                    "index": "full"}
             got = _decode_by_timestamp(path, table, wanted, size, read)
             if got is not None:
                 return _clip(path, table.fps, wanted, got, table.times(), table.duration, read)
@@ -343,6 +344,7 @@ class _TimestampReader:
                 if context.skip_frame != skip:
                     context.skip_frame = skip
                 frames = context.decode(packet)
+                self.read["packets"] += 1
                 if drain_after is not None and self.pos > drain_after:
                     frames = frames + context.decode(None)
                     self.drained = True
@@ -380,7 +382,8 @@ def _sequential(path, table: PacketTable, sample: Sampler, size) -> VideoClip:
             got, _, _, _ = _count_pass(path, set(wanted.tolist()), size)
             passes = 2
     duration = table.duration if table.trusted and count == len(times) else _duration(decoded_times, table.fps)
-    read = {"plan": "sequential", "seeks": 0, "decoded": count * passes, "index": "decoded", "threads": 1}
+    read = {"plan": "sequential", "seeks": 0, "packets": 0, "decoded": count * passes, "index": "decoded",
+            "threads": 1}
     return _clip(path, table.fps, wanted, got, decoded_times, duration, read)
 
 
