@@ -64,11 +64,18 @@ THREAD_MIN_PIXELS = 640 * 360 * 30  # pixels decoded per seek below which one th
 MAX_DECODE_THREADS = 8  # beyond this FFmpeg's frame threads add latency, not speed
 
 
-def _cores() -> int:
+def available_cores() -> int:
+    """Cores this process may use that other work is not already using: the affinity mask less the one-minute load
+    average beyond this process's own share (a data loader's workers, a test suite next door)."""
     try:
-        return len(os.sched_getaffinity(0))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
-        return os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+    try:
+        busy = max(0.0, os.getloadavg()[0] - 1)
+    except OSError:
+        busy = 0.0
+    return max(1, int(cores - busy + 0.5))
 
 
 @dataclass
@@ -277,7 +284,8 @@ class _TimestampReader:
         self.pos, self.floor, self.last_out, self.drained = (None if table.moved else 0), None, None, False
         seeks, decoded = self._simulate()
         context = self.stream.codec_context
-        threads = DECODE_THREADS or decode_threads(context.width, context.height, decoded / max(seeks, 1), _cores())
+        shape = (context.width, context.height, decoded / max(seeks, 1))
+        threads = DECODE_THREADS or decode_threads(*shape, available_cores())
         _set_threads(self.stream, threads)
         read["threads"] = threads
 
