@@ -14,12 +14,14 @@ How it stays exact:
 - A damaged file is counted the same way in every mode: where packets may not all decode (the demuxer stops early or
   flags a packet corrupt, or an H.264/HEVC packet does not split into its NAL units — ffmpeg drops such a frame),
   the packet table over-counts, so `total_frames` and the indices come from decoding. Undamaged files keep the fast
-  path (the check reads a few bytes per packet: ~3.5 ms for a 2-minute video).
+  path (the check reads a few bytes per packet, in numpy: 9 ms of CPU for a 2-minute 1080p MP4, mostly page faults).
 
 How it stays fast: for each request it plans, from the packet table, whether to seek to the keyframe before each
 wanted frame or to keep decoding forward (`SEEK_COST_FRAMES`, measured by `benchmarks/bench_video.py`); frames that
-nothing refers to and nobody asked for are not decoded; only wanted frames are converted to RGB, resized by swscale in
-the same step when `size` is given.
+nothing refers to and nobody asked for are not decoded; after the packet of a frame that is followed by a seek (or by
+nothing), the decoder is drained instead of fed until the frame leaves its reorder buffer; only wanted frames are
+converted to RGB, resized by swscale in the same step when `size` is given. An MP4 is opened once per read, without
+the stream probe's decode of the first frame. Threads follow the read's shape (`decode_threads`).
 
 Anything that cannot be read raises `VideoDecodeError` naming the file and the reason.
 """
@@ -48,19 +50,21 @@ DECODE_THREADS = None
 
 
 def decode_threads(width: int, height: int, frames_per_seek: float, cores: int) -> int:
-    """Frame threads for a read that decodes `frames_per_seek` frames in a row (on average) of width x height.
+    """Frame threads for a read decoding `frames_per_seek` packets in a row (on average) of width x height.
 
-    Frame threading decodes consecutive frames at once, so it pays on long runs of large frames; every seek flushes
-    its pipeline and each thread holds its own decoder state, so short runs of small frames lose. Measured on 2
-    cores (benchmarks/bench_video.py, H.264 with B-frames, a keyframe every 12/60/250 frames): RULE_MEASUREMENTS.
+    Frame threads decode consecutive frames at once: they pay on long runs of large frames only, as every seek flushes
+    their pipeline. Measured on 2 cores (bench_video.py's 2-minute clips, one thread vs two): 640x360 lost on two even
+    on runs of 165-195 frames (8 frames, a keyframe every 250: 744 vs 912 ms beside a test suite; 285-303 vs 380-404
+    ms idle); 1080p gained 5-11% despite the load. Two threads beside other work lost in 16 of 18 cells: `cores` is
+    the free cores (`available_cores`).
     """
-    if cores <= 1 or frames_per_seek < THREAD_MIN_RUN or width * height * frames_per_seek < THREAD_MIN_PIXELS:
+    if cores <= 1 or frames_per_seek < THREAD_MIN_RUN or width * height < THREAD_MIN_PIXELS:
         return 1
     return int(min(cores, MAX_DECODE_THREADS, max(2, frames_per_seek // THREAD_MIN_RUN)))
 
 
-THREAD_MIN_RUN = 8  # frames decoded per seek below which one thread is faster
-THREAD_MIN_PIXELS = 640 * 360 * 30  # pixels decoded per seek below which one thread is faster
+THREAD_MIN_RUN = 8  # packets decoded per seek below which a frame-thread pipeline hardly fills
+THREAD_MIN_PIXELS = 1280 * 720  # frames smaller than this decode faster on one thread (640x360 did, every run)
 MAX_DECODE_THREADS = 8  # beyond this FFmpeg's frame threads add latency, not speed
 
 
@@ -263,13 +267,8 @@ class _TimestampReader:
     def __init__(self, path, table: PacketTable, wanted, convert, read: dict):
         self.table, self.convert, self.read = table, convert, read
         self.want = set(int(k) for k in wanted)
+        table.prepare(self.want)  # if it raises, load_video closes the index's container
         container = getattr(table, "container", None)
-        try:
-            table.prepare(self.want)
-        except BaseException:
-            if container is not None:
-                table.close()
-            raise
         if container is None:
             import av
 
