@@ -1,58 +1,42 @@
-"""Frame sampling speed: vidlm vs the Hugging Face docs' `read_video_pyav` recipe vs decord vs torchcodec.
+"""Frame sampling speed over a grid of encodes: vidlm vs torchcodec vs decord, and the same inside a DataLoader.
 
-    .venv/bin/python benchmarks/bench_video.py            # peers that are installed: pip install 'vidlm[bench]'
+    .venv/bin/python benchmarks/bench_video.py --videos /tmp/bench_videos    # peers: pip install 'vidlm[bench]'
 
-Generates 2-minute H.264 MP4s (30 fps, 640x360, B-frames) with a keyframe every 250 frames (x264's default, long
-GOP), every 60 frames (2 s, streaming-style) and every 12 frames (short GOP), plus a 20 s clip; asks each decoder for
-the same uniformly spaced 8 and 32 frames (full size, RGB), opening the file in every call as a data loader does;
-prints the median of repeated calls (the decoders take turns), the ratio to vidlm, and whether the frames equal the ffmpeg CLI's decode of the
-same indices. `--quick` uses shorter videos and fewer repeats; `--calibrate` measures where seeking pays.
+The grid: 640x360, 1280x720 and 1920x1080 H.264 at 30 fps with B-frames, a keyframe every 12, 60 and 250 frames,
+20-second and 2-minute clips, and 8 and 32 uniformly spaced frames asked of each decoder at full size (RGB), the file
+opened in every call as a data loader does. The decoders take turns in every round, so drift hits all alike; each cell
+prints the medians, vidlm's speed relative to the best peer (best peer's time / vidlm's time: above 1 is faster), and
+whether vidlm's frames equal the ffmpeg CLI's decode of the same indices. Then a DataLoader case: every clip of the
+grid, 8 frames each, through one torch DataLoader with 2 workers per decoder, in clips per second.
+
+`--videos DIR` keeps the encoded clips between runs. `--quick` uses tiny clips and one round (a smoke run, for
+tests); `--calibrate` measures where seeking pays (`SEEK_COST_FRAMES`). The transformers docs' PyAV recipe is
+compared in `bench_data.py`, where it belongs (it decodes everything up to the last wanted frame).
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from helpers.hostile_videos import write_long_video  # noqa: E402
+from vidlm.video.decode import load_video, uniform_indices
 
-from vidlm.video.decode import load_video, uniform_indices  # noqa: E402
-
-WIDTH, HEIGHT, FPS = 640, 360, 30
-
-
-def recipe(path, indices):
-    """`read_video_pyav` as the transformers docs give it: seek to 0, decode until the last wanted index."""
-    import av
-
-    container = av.open(str(path))
-    container.seek(0)
-    frames, start, end = [], indices[0], indices[-1]
-    for i, frame in enumerate(container.decode(video=0)):
-        if i > end:
-            break
-        if i >= start and i in indices:
-            frames.append(frame)
-    container.close()
-    return np.stack([x.to_ndarray(format="rgb24") for x in frames])
+FPS = 30
+SIZES = {"360p": (640, 360), "720p": (1280, 720), "1080p": (1920, 1080)}
+QUICK_SIZES = {"54p": (96, 54), "72p": (128, 72), "108p": (192, 108)}
+KEYINTS = (12, 60, 250)
+COUNTS = (8, 32)
 
 
 def vidlm_frames(path, indices):
     return load_video(path, indices=indices).frames
-
-
-def decord_frames(path, indices):
-    import decord
-
-    return decord.VideoReader(str(path), num_threads=0).get_batch(list(indices)).asnumpy()
 
 
 def torchcodec_frames(path, indices):
@@ -61,38 +45,146 @@ def torchcodec_frames(path, indices):
     return VideoDecoder(str(path), seek_mode="exact").get_frames_at(list(indices)).data.permute(0, 2, 3, 1).numpy()
 
 
-def peers():
-    found = {"vidlm": vidlm_frames, "HF docs recipe": recipe}
-    for name, module, fn in (("decord", "decord", decord_frames), ("torchcodec", "torchcodec", torchcodec_frames)):
+def decord_frames(path, indices):
+    import decord
+
+    return decord.VideoReader(str(path), num_threads=0).get_batch(list(indices)).asnumpy()
+
+
+def decoders() -> dict:
+    """vidlm and the peers that import here (a peer that does not is reported, not fatal)."""
+    found = {"vidlm": vidlm_frames}
+    for name, fn in (("torchcodec", torchcodec_frames), ("decord", decord_frames)):
         try:
-            __import__(module)
+            __import__(name)
             found[name] = fn
-        except Exception as err:  # noqa: BLE001 — a peer that does not install or import is reported, not fatal
+        except Exception as err:  # noqa: BLE001
             print(f"(skipping {name}: {type(err).__name__}: {err})")
     return found
 
 
-def ffmpeg_reference(path, indices) -> np.ndarray:
-    expr = "+".join(f"eq(n\\,{k})" for k in sorted(set(indices)))
+def write_clip(path: Path, width: int, height: int, seconds: int, keyint: int) -> Path:
+    """H.264 (x264 veryfast, 2 B-frames, no scene cuts) of ffmpeg's moving test pattern, a keyframe every `keyint`."""
+    if not path.exists():
+        part = path.with_suffix(".part.mp4")
+        subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-y", "-f", "lavfi", "-i",
+                        f"testsrc2=size={width}x{height}:rate={FPS}:duration={seconds}", "-c:v", "libx264",
+                        "-preset", "veryfast", "-pix_fmt", "yuv420p", "-x264-params",
+                        f"keyint={keyint}:min-keyint={keyint}:scenecut=0:bframes=2", str(part)], check=True)
+        part.rename(path)
+    return path
+
+
+def ffmpeg_reference(path, indices, width, height) -> np.ndarray:
+    """The ffmpeg CLI's frames `select=eq(n\\,K)`, in the order of `indices` (repeats included)."""
+    unique = sorted(set(indices))
+    expr = "+".join(f"eq(n\\,{k})" for k in unique)
     out = subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-i", str(path), "-vf", f"select={expr}",
                           "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
                          capture_output=True, check=True).stdout
-    return np.frombuffer(out, np.uint8).reshape(-1, HEIGHT, WIDTH, 3)
+    frames = np.frombuffer(out, np.uint8).reshape(-1, height, width, 3)
+    return frames[np.searchsorted(unique, indices)] if len(frames) == len(unique) else frames
 
 
-def median_times(decoders: dict, path, indices, repeats: int) -> dict:
-    """{name: (median seconds, frames)}; the decoders take turns in every round, so drift hits all alike."""
-    times = {name: [] for name in decoders}
-    frames = {}
+def median_times(fns: dict, path, indices, repeats: int) -> dict:
+    """{name: median seconds}, the decoders taking turns in every round."""
+    times = {name: [] for name in fns}
     for _ in range(repeats):
-        for name, fn in decoders.items():
+        for name, fn in fns.items():
             start = time.perf_counter()
-            frames[name] = fn(path, indices)
+            fn(path, indices)
             times[name].append(time.perf_counter() - start)
-    return {name: (statistics.median(times[name]), frames[name]) for name in decoders}
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
-def calibrate_seek_cost(repeats: int = 11) -> None:
+def grid_cells(sizes: dict, durations: tuple, folder: Path):
+    """(label, path, width, height, frames) for every cell; encodes the clips that are not in `folder` yet."""
+    for label, (width, height) in sizes.items():
+        for keyint in KEYINTS:
+            for seconds in durations:
+                start = time.perf_counter()
+                path = write_clip(folder / f"{label}_gop{keyint}_{seconds}s.mp4", width, height, seconds, keyint)
+                took = time.perf_counter() - start
+                if took > 1:
+                    print(f"encoded {path.name} in {took:.0f} s", flush=True)
+                name = f"{seconds // 60} min" if seconds % 60 == 0 else f"{seconds} s"
+                for count in COUNTS:
+                    yield f"{label}, GOP {keyint}, {name}", path, width, height, count
+
+
+def run_grid(fns: dict, sizes: dict, durations: tuple, folder: Path, repeats: int) -> list[dict]:
+    rows = []
+    for label, path, width, height, count in grid_cells(sizes, durations, folder):
+        clip = load_video(path, num_frames=count)
+        indices = clip.indices.tolist()
+        exact = np.array_equal(clip.frames, ffmpeg_reference(path, indices, width, height))
+        medians = median_times(fns, path, indices, repeats)
+        peers = {name: t for name, t in medians.items() if name != "vidlm"}
+        best = min(peers, key=peers.get) if peers else None
+        row = {"video": label, "frames": count, "ms": {n: t * 1000 for n, t in medians.items()}, "exact": exact,
+               "best": best, "ratio": peers[best] / medians["vidlm"] if peers else None,
+               "plan": f"{clip.read['seeks']} seeks, {clip.read['decoded']} decoded, {clip.read['threads']} thr"}
+        rows.append(row)
+        print(_cells(row, fns), flush=True)
+    return rows
+
+
+class _Clips:
+    """A torch Dataset: item i is 8 uniformly spaced frames of clip i, read with one decoder."""
+
+    def __init__(self, reads, fn):
+        self.reads, self.fn = reads, fn
+
+    def __len__(self):
+        return len(self.reads)
+
+    def __getitem__(self, i):
+        import torch
+
+        path, indices = self.reads[i]
+        return torch.from_numpy(np.ascontiguousarray(self.fn(path, indices)))
+
+
+def run_loader(fns: dict, paths: list, rounds: int, workers: int = 2) -> dict:
+    """{decoder: clips per second} through the same DataLoader (`workers` processes), medians of `rounds` turns."""
+    from torch.utils.data import DataLoader
+
+    # Frame counts read once up front, so that no decoder pays for them inside the timing.
+    reads = [(path, uniform_indices(load_video(path, indices=[0]).total_frames, 8).tolist()) for path in paths]
+    rates = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            loader = DataLoader(_Clips(reads, fn), batch_size=None, num_workers=workers, shuffle=False)
+            start = time.perf_counter()
+            count = sum(1 for _ in loader)
+            rates[name].append(count / (time.perf_counter() - start))
+    return {name: statistics.median(values) for name, values in rates.items()}
+
+
+def _cells(row, fns) -> str:
+    ratio = "—" if row["ratio"] is None else f"{row['ratio']:.2f}x"
+    return (f"| {row['video']} | {row['frames']} | " + " | ".join(f"{row['ms'][n]:.0f}" for n in fns) +
+            f" | {ratio} | {'yes' if row['exact'] else 'NO'} | {row['plan']} |")
+
+
+def report(rows, fns, loader: dict | None) -> str:
+    head = ["video", "frames", *[f"{n} (ms)" for n in fns], "best peer / vidlm", "vidlm = ffmpeg", "vidlm's read"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head), *[_cells(row, fns) for row in rows]]
+    ratios = [row["ratio"] for row in rows if row["ratio"] is not None]
+    if ratios:
+        geomean = math.exp(sum(math.log(r) for r in ratios) / len(ratios))
+        lines.append(f"\nvidlm vs the best peer: geometric mean {geomean:.2f}x over {len(ratios)} cells, "
+                     f"min {min(ratios):.2f}x, max {max(ratios):.2f}x, {sum(r < 1 for r in ratios)} cells behind")
+    lines.append(f"frames equal to ffmpeg's: {sum(row['exact'] for row in rows)} of {len(rows)} cells")
+    if loader:
+        base = loader["vidlm"]
+        lines.append("DataLoader (2 workers, every clip, 8 frames): " + ", ".join(
+            f"{n} {rate:.2f} clips/s" + ("" if n == "vidlm" else f" (vidlm {base / rate:.2f}x)")
+            for n, rate in loader.items()))
+    return "\n".join(lines)
+
+
+def calibrate_seek_cost(folder: Path, repeats: int = 11) -> None:
     """Where seeking starts to pay: read frame K+1 after frame K-f (K a keyframe) by decoding on, or by seeking to K.
 
     The f where both cost the same, minus the one frame decoded after the seek, is what SEEK_COST_FRAMES stands for.
@@ -106,76 +198,50 @@ def calibrate_seek_cost(repeats: int = 11) -> None:
         return original(reader, target)
 
     video._TimestampReader.fetch = fetch
-    with tempfile.TemporaryDirectory() as tmp:
-        path = write_long_video(Path(tmp) / "gop60.mp4", 60, FPS, 60, 2, WIDTH, HEIGHT)
-        print("frames skipped | decode on: CPU ms | seek: CPU ms")
-        for skipped in (1, 3, 5, 7, 9, 12, 16, 24):
-            cpu = {}
-            for plan in ("forward", "seek"):
-                second["plan"] = plan
-                times = []
-                for _ in range(repeats):
-                    start = time.process_time()
-                    load_video(path, indices=[600 - skipped, 601])
-                    times.append(time.process_time() - start)
-                cpu[plan] = statistics.median(times) * 1000
-            print(f"{skipped:>14} | {cpu['forward']:>17.1f} | {cpu['seek']:>12.1f}")
+    path = write_clip(folder / "360p_gop60_20s.mp4", 640, 360, 20, 60)
+    print("frames skipped | decode on: CPU ms | seek: CPU ms")
+    for skipped in (1, 3, 5, 7, 9, 12, 16, 24):
+        cpu = {}
+        for plan in ("forward", "seek"):
+            second["plan"] = plan
+            times = []
+            for _ in range(repeats):
+                start = time.process_time()
+                load_video(path, indices=[300 - skipped, 301])
+                times.append(time.process_time() - start)
+            cpu[plan] = statistics.median(times) * 1000
+        print(f"{skipped:>14} | {cpu['forward']:>17.1f} | {cpu['seek']:>12.1f}")
     video._TimestampReader.fetch = original
 
 
-def main() -> None:
+def main(argv=None) -> str | None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="30 s videos, one repeat (a smoke run)")
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--quick", action="store_true", help="tiny clips, one round (a smoke run)")
+    parser.add_argument("--repeats", type=int, default=5, help="rounds per cell (medians)")
+    parser.add_argument("--videos", type=Path, help="keep the encoded clips here (default: a temporary folder)")
+    parser.add_argument("--only", default="", help="run only the cells whose label contains this, e.g. '1080p'")
+    parser.add_argument("--no-loader", action="store_true", help="skip the DataLoader case")
     parser.add_argument("--calibrate", action="store_true", help="measure where seeking pays (SEEK_COST_FRAMES)")
-    args = parser.parse_args()
-    if args.calibrate:
-        return calibrate_seek_cost()
-    seconds, repeats = (30, 1) if args.quick else (120, args.repeats)
-    decoders = peers()
-    rows = []
+    args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
-        videos = {}
-        for secs, keyint in ((seconds, 250), (seconds, 60), (seconds, 12), (20, 60)):
-            label = f"{secs // 60} min, GOP {keyint}" if secs % 60 == 0 else f"{secs} s, GOP {keyint}"
-            start = time.perf_counter()
-            videos[label] = write_long_video(Path(tmp) / f"{keyint}_{secs}.mp4", secs, FPS, keyint, 2, WIDTH, HEIGHT)
-            print(f"wrote {label} ({videos[label].stat().st_size / 1e6:.1f} MB) in {time.perf_counter() - start:.0f} s",
-                  flush=True)
-        for label, path in videos.items():
-            total = load_video(path, indices=[0]).total_frames
-            for count in (8, 32):
-                indices = uniform_indices(total, count).tolist()
-                reference = ffmpeg_reference(path, indices)
-                plan = load_video(path, indices=indices).read
-                row = {"video": label, "frames": count, "plan": f"{plan['seeks']} seeks, {plan['decoded']} decoded"}
-                for name, (seconds_taken, frames) in median_times(decoders, path, indices, repeats).items():
-                    exact = frames.shape == reference.shape and np.array_equal(frames, reference)
-                    row[name] = (seconds_taken, exact)
-                rows.append(row)
-                print(_line(row, decoders), flush=True)
+        folder = args.videos or Path(tmp)
+        folder.mkdir(parents=True, exist_ok=True)
+        if args.calibrate:
+            return calibrate_seek_cost(folder)
+        sizes, durations, repeats = (QUICK_SIZES, (2, 6), 1) if args.quick else (SIZES, (20, 120), args.repeats)
+        sizes = {label: size for label, size in sizes.items() if args.only.split(",")[0] in label or not args.only}
+        fns = decoders()
+        print("| video | frames | " + " | ".join(f"{n} (ms)" for n in fns) + " | best peer / vidlm | vidlm = ffmpeg "
+              "| vidlm's read |", flush=True)
+        rows = run_grid(fns, sizes, durations, folder, repeats)
+        loader = None
+        if not args.no_loader:
+            paths = sorted({str(p) for _, p, *_ in grid_cells(sizes, durations, folder)})
+            loader = run_loader(fns, paths, rounds=1 if args.quick else 3)
+        text = report(rows, fns, loader)
     print()
-    print(_table(rows, decoders))
-
-
-def _line(row, decoders) -> str:
-    return f"{row['video']:>16} {row['frames']:>3} frames: " + ", ".join(
-        f"{name} {row[name][0] * 1000:.0f} ms" for name in decoders)
-
-
-def _table(rows, decoders) -> str:
-    names = list(decoders)
-    head = ["video", "frames", *[f"{n} (ms)" for n in names], *[f"{n} / vidlm" for n in names[1:]],
-            "same frames as ffmpeg", "vidlm's plan"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for row in rows:
-        base = row["vidlm"][0]
-        wrong = [n for n in names if not row[n][1]]
-        exact = "all" if not wrong else "all but " + ", ".join(wrong)
-        cells = [row["video"], str(row["frames"]), *[f"{row[n][0] * 1000:.0f}" for n in names],
-                 *[f"{row[n][0] / base:.1f}x" for n in names[1:]], exact, row["plan"]]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    print(text)
+    return text
 
 
 if __name__ == "__main__":

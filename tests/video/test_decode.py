@@ -125,7 +125,8 @@ def test_frames_equal_ffmpeg_decode_of_the_same_index(hostile, name, mode, num_f
 
 def test_the_plan_seeks_where_it_pays_and_reads_on_where_it_does_not(hostile):
     few = load_video(hostile["cfr_mp4"], indices=[5, 50])  # keyframes every 12: two short seeks
-    assert few.read == {"plan": "auto", "seeks": 1, "decoded": few.read["decoded"], "index": "lazy"}
+    assert few.read == {"plan": "auto", "seeks": 1, "packets": few.read["packets"], "decoded": few.read["decoded"],
+                        "index": "lazy", "threads": 1}
     assert few.read["decoded"] < 20
     one_gop = load_video(hostile["long_gop_mp4"], num_frames=3)  # one keyframe: seeking cannot help
     assert one_gop.read["seeks"] == 0
@@ -317,3 +318,79 @@ def test_a_path_that_is_not_a_regular_file_says_so_without_blocking(kind, descri
             pass
     assert not blocked, f"load_video blocked on {described}"
     assert str(outcome["error"]) == f"{path}: is not a regular file ({described})"
+
+
+# --- speed without giving up exactness: threads, draining, the probe -------------------------------------------
+
+def test_decode_threads_follow_the_shape_of_the_read():
+    from vidlm.video.decode import decode_threads
+
+    assert decode_threads(1920, 1080, 4, 16) == 1  # short runs between seeks: a frame-thread pipeline only refills
+    assert decode_threads(1920, 1080, 200, 1) == 1  # no free core: nothing to share
+    assert decode_threads(640, 360, 200, 16) == 1  # small frames: one thread was faster even on long runs
+    assert decode_threads(1920, 1080, 120, 2) == 2  # long runs of large frames: every core
+    assert decode_threads(1280, 720, 60, 2) == 2
+    assert decode_threads(1920, 1080, 120, 16) > 2  # more cores, more threads, when the runs are long enough
+    assert decode_threads(1920, 1080, 10_000, 64) == decode_threads(1920, 1080, 10_000, 128)  # a cap
+
+
+def test_a_read_decodes_nothing_after_the_packet_of_its_last_wanted_frame(hostile):
+    from vidlm.video.index import scan_packets
+
+    path = hostile["ntsc_bframes_mp4"]  # B-frames: a frame comes out of the decoder packets after its own
+    table = scan_packets(str(path))
+    for k in (10, 44, 88):
+        clip = load_video(path, indices=[k])
+        # From its keyframe up to frame k's own packet, no further: then the decoder is drained, not fed until k
+        # comes out of its reorder buffer.
+        packets = table.decode_pos[k] + 1 - table.seek_from[k]
+        assert clip.read["packets"] == packets, (k, clip.read)
+        assert clip.read["decoded"] <= packets
+        np.testing.assert_array_equal(clip.frames, reference_for(clip, "ntsc_bframes_mp4"))
+
+
+@pytest.fixture(scope="module")
+def long_gop_720p(tmp_path_factory):
+    return hv.write_long_video(tmp_path_factory.mktemp("hd") / "gop60_720p.mp4", 5, 30, 60, 2, 1280, 720)
+
+
+@pytest.mark.parametrize("threads", [None, 1, 2])
+def test_frames_equal_ffmpeg_at_720p_with_b_frames_and_long_gops_on_any_threads(long_gop_720p, threads, monkeypatch):
+    import vidlm.video.decode as decode
+
+    monkeypatch.setattr(decode, "DECODE_THREADS", threads)
+    monkeypatch.setattr(decode, "available_cores", lambda: 2)  # as if the machine were idle
+    reference = hv.ffmpeg_frames(long_gop_720p, None, 1280, 720)
+    assert len(reference) == 150
+    for kwargs in ({"num_frames": 8}, {"num_frames": 32}, {"indices": [0, 59, 60, 61, 149]}, {"fps": 3.0}):
+        for mode in ("auto", "seek"):
+            clip = load_video(long_gop_720p, mode=mode, **kwargs)
+            np.testing.assert_array_equal(clip.frames, reference[clip.indices], err_msg=f"{kwargs} {mode}")
+            if threads:
+                assert clip.read["threads"] == threads
+    auto = load_video(long_gop_720p, num_frames=32)
+    assert auto.read["index"] == "lazy" and (threads or auto.read["threads"] == 2)  # long runs of 720p frames
+
+
+def test_the_index_open_skips_the_probe_decode_but_frames_match(hostile):
+    from vidlm.video.index import MovIndex
+
+    index = MovIndex.open(str(hostile["cfr_mp4"]))
+    try:
+        assert index.container.streams.video[0].codec_context.format is None  # the probe decoded no frame
+    finally:
+        index.close()
+    assert index.container is None
+    clip = load_video(hostile["cfr_mp4"], num_frames=5)
+    np.testing.assert_array_equal(clip.frames, reference_for(clip, "cfr_mp4"))
+
+
+def test_the_nal_check_finds_a_sample_that_does_not_split(tmp_path, hostile):
+    from vidlm.video.index import samples_well_formed
+
+    data = bytes([0, 0, 0, 2, 9, 9, 0, 0, 0, 1, 7]) + bytes([0, 0, 0, 5, 1])  # two good NAL units; one cut short
+    path = tmp_path / "nal.bin"
+    path.write_bytes(data)
+    assert samples_well_formed(path, np.array([0]), np.array([11]), 4)
+    assert not samples_well_formed(path, np.array([0, 11]), np.array([11, 5]), 4)
+    assert samples_well_formed(path, np.array([0, 6]), np.array([6, 5]), 4)

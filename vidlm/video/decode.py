@@ -14,12 +14,14 @@ How it stays exact:
 - A damaged file is counted the same way in every mode: where packets may not all decode (the demuxer stops early or
   flags a packet corrupt, or an H.264/HEVC packet does not split into its NAL units — ffmpeg drops such a frame),
   the packet table over-counts, so `total_frames` and the indices come from decoding. Undamaged files keep the fast
-  path (the check reads a few bytes per packet: ~3.5 ms for a 2-minute video).
+  path (the check reads a few bytes per packet, in numpy: 9 ms of CPU for a 2-minute 1080p MP4, mostly page faults).
 
 How it stays fast: for each request it plans, from the packet table, whether to seek to the keyframe before each
 wanted frame or to keep decoding forward (`SEEK_COST_FRAMES`, measured by `benchmarks/bench_video.py`); frames that
-nothing refers to and nobody asked for are not decoded; only wanted frames are converted to RGB, resized by swscale in
-the same step when `size` is given.
+nothing refers to and nobody asked for are not decoded; after the packet of a frame that is followed by a seek (or by
+nothing), the decoder is drained instead of fed until the frame leaves its reorder buffer; only wanted frames are
+converted to RGB, resized by swscale in the same step when `size` is given. An MP4 is opened once per read, without
+the stream probe's decode of the first frame. Threads follow the read's shape (`decode_threads`).
 
 Anything that cannot be read raises `VideoDecodeError` naming the file and the reason.
 """
@@ -33,18 +35,51 @@ from fractions import Fraction
 
 import numpy as np
 
-from vidlm.video.index import IndexMismatch, MovIndex, PacketTable, VideoDecodeError, scan_packets
+from vidlm.video.index import (IndexMismatch, MovIndex, PacketTable, Sampler, VideoDecodeError, scan_packets,
+                               uniform_indices)
+
+__all__ = ["VideoClip", "VideoDecodeError", "decode_threads", "load_video", "uniform_indices"]
 
 # Seeking costs about as much as decoding this many frames: the demuxer seek, the decoder flush and refilling the
 # frame-threading pipeline. `benchmarks/bench_video.py --calibrate` (2 cores, 640x360 H.264 with B-frames): decoding
 # on and seeking cost the same CPU when 5 to 7 frames were to be skipped. The plan seeks only when it skips more.
 SEEK_COST_FRAMES = 6
 
-# Decoding threads per read. Sampled reads seek often and every seek discards the frames in flight in a frame-thread
-# pipeline: on 2 cores, 8 frames from a 2-minute 640x360 video with a keyframe every 250 frames took 285-303 ms on
-# one thread and 380-404 ms on two (32 frames: 667-710 vs 789-941 ms). Data loaders decode several videos at once in
-# their workers anyway. Raise it for single long sequential reads on a machine with idle cores.
-DECODE_THREADS = 1
+# Decoding threads per read: None chooses them from the read's shape (`decode_threads`); an int forces that many.
+DECODE_THREADS = None
+
+
+def decode_threads(width: int, height: int, frames_per_seek: float, cores: int) -> int:
+    """Frame threads for a read decoding `frames_per_seek` packets in a row (on average) of width x height.
+
+    Frame threads decode consecutive frames at once: they pay on long runs of large frames only, as every seek flushes
+    their pipeline. Measured on 2 cores (bench_video.py's 2-minute clips, one thread vs two): 640x360 lost on two even
+    on runs of 165-195 frames (8 frames, a keyframe every 250: 744 vs 912 ms beside a test suite; 285-303 vs 380-404
+    ms idle); 1080p gained 5-11% despite the load. Two threads beside other work lost in 16 of 18 cells: `cores` is
+    the free cores (`available_cores`).
+    """
+    if cores <= 1 or frames_per_seek < THREAD_MIN_RUN or width * height < THREAD_MIN_PIXELS:
+        return 1
+    return int(min(cores, MAX_DECODE_THREADS, max(2, frames_per_seek // THREAD_MIN_RUN)))
+
+
+THREAD_MIN_RUN = 8  # packets decoded per seek below which a frame-thread pipeline hardly fills
+THREAD_MIN_PIXELS = 1280 * 720  # frames smaller than this decode faster on one thread (640x360 did, every run)
+MAX_DECODE_THREADS = 8  # beyond this FFmpeg's frame threads add latency, not speed
+
+
+def available_cores() -> int:
+    """Cores this process may use that other work is not already using: the affinity mask less the one-minute load
+    average beyond this process's own share (a data loader's workers, a test suite next door)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    try:
+        busy = max(0.0, os.getloadavg()[0] - 1)
+    except OSError:
+        busy = 0.0
+    return max(1, int(cores - busy + 0.5))
 
 
 @dataclass
@@ -58,20 +93,11 @@ class VideoClip:
     fps: float  # average frame rate as the container states it
     duration: float  # seconds
     total_frames: int  # frames the video decodes to
-    read: dict | None = None  # how the frames were read: {"plan", "seeks", "decoded", "index"} (benchmarks, tests)
+    read: dict | None = None  # how the frames were read: plan, seeks, packets and frames decoded, index, threads
 
     def timestamp_text(self, decimals: int = 1) -> str:
         """The sampled times for a prompt: `"0.0 s, 1.5 s, 3.0 s"`."""
         return ", ".join(f"{t:.{decimals}f} s" for t in self.timestamps)
-
-
-def uniform_indices(total: int, num_frames: int) -> np.ndarray:
-    """The centre frame of each of `num_frames` equal segments of `total` frames (repeats when total < num_frames)."""
-    if total <= 0:
-        raise ValueError(f"total must be positive, got {total}")
-    if num_frames <= 0:
-        raise ValueError(f"num_frames must be positive, got {num_frames}")
-    return ((np.arange(num_frames) + 0.5) * total / num_frames).astype(np.int64)
 
 
 def load_video(path, num_frames: int = 8, *, fps: float | None = None, timestamps=None, indices=None,
@@ -98,15 +124,17 @@ def load_video(path, num_frames: int = 8, *, fps: float | None = None, timestamp
     _check_arguments(num_frames, fps, timestamps, indices, window, size, mode)
     _check_regular_file(path)
     try:
-        sample = _Sampler(num_frames, fps, timestamps, indices, window, path)
+        sample = Sampler(num_frames, fps, timestamps, indices, window, path)
         lazy = MovIndex.open(path) if mode == "auto" and sample.needs_count_only() else None
         if lazy is not None:
-            wanted = sample(np.zeros(len(lazy)))  # uniform or explicit indices: only the count matters
-            read = {"plan": "auto", "seeks": 0, "decoded": 0, "index": "lazy"}
             try:
+                wanted = sample(np.zeros(len(lazy)))  # uniform or explicit indices: only the count matters
+                read = {"plan": "auto", "seeks": 0, "packets": 0, "decoded": 0, "index": "lazy"}
                 got = _decode_by_timestamp(path, lazy, wanted, size, read)
             except (IndexMismatch, av.FFmpegError):  # an open GOP, or damage: read the whole packet table instead
                 got = None
+            finally:
+                lazy.close()  # the reader closes the container it took; this closes it when it took none
             if got is not None:
                 times = np.zeros(len(lazy))
                 times[wanted] = lazy.times_of(wanted)
@@ -114,7 +142,8 @@ def load_video(path, num_frames: int = 8, *, fps: float | None = None, timestamp
         table = scan_packets(path)
         if table.trusted and not table.damage and mode != "sequential":
             wanted = sample(table.times())
-            read = {"plan": mode if table.seekable else "forward", "seeks": 0, "decoded": 0, "index": "full"}
+            read = {"plan": mode if table.seekable else "forward", "seeks": 0, "packets": 0, "decoded": 0,
+                    "index": "full"}
             got = _decode_by_timestamp(path, table, wanted, size, read)
             if got is not None:
                 return _clip(path, table.fps, wanted, got, table.times(), table.duration, read)
@@ -162,52 +191,6 @@ def _check_arguments(num_frames, fps, timestamps, indices, window, size, mode) -
         raise ValueError(f"mode must be 'auto', 'seek' or 'sequential', got {mode!r}")
 
 
-class _Sampler:
-    """Turns the sampling arguments into frame indices, given every frame's time in seconds."""
-
-    def __init__(self, num_frames, fps, timestamps, indices, window, path):
-        self.num_frames, self.fps, self.window, self.path = num_frames, fps, window, path
-        self.timestamps = None if timestamps is None else np.asarray(timestamps, np.float64).ravel()
-        self.indices = None if indices is None else np.asarray(indices).ravel()
-
-    def needs_count_only(self) -> bool:
-        """Whether the frame count alone decides the indices (uniform or explicit), not every frame's time."""
-        return self.fps is None and self.timestamps is None and self.window is None
-
-    def __call__(self, times: np.ndarray) -> np.ndarray:
-        total = len(times)
-        eps = 1e-6  # timestamps are exact rationals; this absorbs float rounding of the caller's seconds only
-        if self.indices is not None:
-            bad = [int(k) for k in self.indices if not 0 <= k < total]
-            if bad or not len(self.indices):
-                raise ValueError(f"{self.path}: frame indices {bad or '[]'} out of range; the video has {total} "
-                                 f"frames (0..{total - 1})")
-            return self.indices.astype(np.int64)
-        if self.timestamps is not None:
-            end = times[-1] + (times[-1] - times[-2] if total > 1 else 0)
-            bad = [float(t) for t in self.timestamps if not -eps <= t <= end + eps]
-            if bad or not len(self.timestamps):
-                raise ValueError(f"{self.path}: timestamps {bad or '[]'} outside the video (0 to {end:.3f} s)")
-            return np.searchsorted(times, self.timestamps + eps, side="right").astype(np.int64) - 1
-        first, stop = 0, total
-        start_s = 0.0
-        if self.window is not None:
-            start_s, end_s = self.window
-            first = int(np.searchsorted(times, start_s - eps, side="left"))
-            stop = int(np.searchsorted(times, end_s - eps, side="left"))
-            if stop <= first:
-                raise ValueError(f"{self.path}: no frame is shown in the window {self.window} s (the video has "
-                                 f"{total} frames over {times[-1]:.3f} s)")
-        if self.fps is None:
-            return first + uniform_indices(stop - first, self.num_frames)
-        end_s = times[stop - 1] + eps
-        ticks = start_s + np.arange(int((end_s - start_s) * self.fps) + 1) / self.fps
-        picked = np.unique(np.clip(np.searchsorted(times, ticks + eps, side="right") - 1, first, stop - 1))
-        if len(picked) > self.num_frames:
-            picked = picked[uniform_indices(len(picked), self.num_frames)]
-        return picked.astype(np.int64)
-
-
 class _Converter:
     """Decoded frame → upright RGB uint8 array, resized by swscale in the same step when asked."""
 
@@ -236,17 +219,21 @@ class _Converter:
         return np.ascontiguousarray(np.rot90(array, turns)) if turns else array
 
 
-def _open_for_decoding(path, threaded: bool = True):
+def _open_for_decoding(path, threads: int = 1):
     import av
 
     container = av.open(path)
     stream = container.streams.video[0]
-    if threaded and DECODE_THREADS > 1:
+    _set_threads(stream, threads)
+    return container, stream
+
+
+def _set_threads(stream, threads: int) -> None:
+    if threads > 1:
         stream.thread_type = "FRAME"
-        stream.codec_context.thread_count = DECODE_THREADS
+        stream.codec_context.thread_count = threads
     else:
         stream.codec_context.thread_count = 1  # FFmpeg's default would start a thread per core
-    return container, stream
 
 
 def _decode_by_timestamp(path, table: PacketTable, wanted: np.ndarray, size, read: dict):
@@ -259,7 +246,7 @@ def _decode_by_timestamp(path, table: PacketTable, wanted: np.ndarray, size, rea
 
     reader = _TimestampReader(path, table, wanted, _Converter(size), read)
     try:
-        for target in sorted(reader.want):
+        for target in reader.order:
             if target not in reader.got:
                 reader.fetch(target)
     except (IndexMismatch, av.FFmpegError):  # something it cannot vouch for, or a decoding error
@@ -270,40 +257,86 @@ def _decode_by_timestamp(path, table: PacketTable, wanted: np.ndarray, size, rea
 
 
 class _TimestampReader:
-    """Decodes wanted frames, identified by their timestamps, seeking to keyframes where the plan says it pays."""
+    """Decodes wanted frames, identified by their timestamps, seeking to keyframes where the plan says it pays.
+
+    After the packet of a wanted frame, when the next wanted frame is reached by a seek (or there is none), the
+    decoder is drained rather than fed the packets that would push the frame out of its reorder (and thread)
+    pipeline: those are frames nobody asked for.
+    """
 
     def __init__(self, path, table: PacketTable, wanted, convert, read: dict):
-        self.container, self.stream = _open_for_decoding(path)
         self.table, self.convert, self.read = table, convert, read
         self.want = set(int(k) for k in wanted)
-        table.prepare(self.want)
+        table.prepare(self.want)  # if it raises, load_video closes the index's container
+        container = getattr(table, "container", None)
+        if container is None:
+            import av
+
+            container = av.open(path)
+        table.container = None  # the reader owns it now
+        self.container, self.stream = container, container.streams.video[0]
+        self.order = sorted(self.want)
         self.want_pts = {int(table.pts[k]) for k in self.want}
         self.got: dict[int, np.ndarray] = {}
         self.packets = self.container.demux(self.stream)
-        self.pos, self.floor, self.last_out = 0, None, None  # next decode position; lowest pts kept since a seek
+        # Next decode position (None: must seek first), lowest pts kept since a seek, last pts out, decoder drained.
+        self.pos, self.floor, self.last_out, self.drained = (None if table.moved else 0), None, None, False
+        seeks, decoded = self._simulate()
+        context = self.stream.codec_context
+        shape = (context.width, context.height, decoded / max(seeks, 1))
+        threads = DECODE_THREADS or decode_threads(*shape, available_cores())
+        _set_threads(self.stream, threads)
+        read["threads"] = threads
+
+    def _seeks(self, target: int, pos) -> bool:
+        """Whether reaching `target` with the decoder at position `pos` (None: nowhere) takes a seek."""
+        j, key = int(self.table.decode_pos[target]), int(self.table.seek_from[target])
+        policy = self.read["plan"]
+        if key < 0 or policy == "forward" and pos is not None:
+            return False
+        return pos is None or policy == "seek" or max(0, j - pos) > (j - key) + SEEK_COST_FRAMES
+
+    def _next_after(self, target: int):
+        """The next wanted frame whose packet comes after `target`'s in decode order (None: the last)."""
+        j = self.table.decode_pos[target]
+        return next((k for k in self.order if k > target and self.table.decode_pos[k] > j), None)
+
+    def _simulate(self) -> tuple[int, int]:
+        """(seeks, packets decoded) the plan will take, for choosing threads before the decoder opens."""
+        pos, seeks, decoded = self.pos, 0, 0
+        for target in self.order:
+            j = int(self.table.decode_pos[target])
+            if pos is not None and j < pos:
+                continue  # its packet is already in: it comes out with the others
+            if self._seeks(target, pos):
+                pos = int(self.table.seek_from[target])
+                seeks += pos > 0
+            decoded, pos = decoded + j + 1 - pos, j + 1
+        return seeks, decoded
 
     def fetch(self, target: int) -> None:
         table = self.table
-        j, key = int(table.decode_pos[target]), int(table.seek_from[target])
         can_continue = self.last_out is None or table.pts[target] > self.last_out
-        forward = max(0, j - self.pos)  # packets to decode if we go on from here
-        policy = self.read["plan"]
-        wants_seek = policy == "seek" or not can_continue or forward > (j - key) + SEEK_COST_FRAMES
-        if policy != "forward" and key >= 0 and wants_seek:
+        if not can_continue or self.drained or self._seeks(target, self.pos):
+            key = int(table.seek_from[target])
+            if key < 0 or self.read["plan"] == "forward" and self.pos is not None:
+                raise IndexMismatch  # cannot go back
             self.container.seek(table.seek_timestamp(key), stream=self.stream, backward=True, any_frame=False)
             self.stream.codec_context.flush_buffers()
-            self.packets, self.pos, self.last_out = self.container.demux(self.stream), None, None
+            self.packets, self.pos, self.last_out, self.drained = self.container.demux(self.stream), None, None, False
             self.floor = int(table.packet_pts[key])
-            self.read["seeks"] += 1
-        elif not can_continue:
-            raise IndexMismatch
-        self._decode_until(target)
+            self.read["seeks"] += key > 0  # back to the first keyframe is where a fresh open starts anyway
+        following = self._next_after(target)
+        drain = following is None or self._seeks(following, int(table.decode_pos[target]) + 1)
+        self._decode_until(target, int(table.decode_pos[target]) if drain else None)
 
-    def _decode_until(self, target: int) -> None:
+    def _decode_until(self, target: int, drain_after) -> None:
+        """Feed packets until `target` comes out; drain the decoder once the packet at `drain_after` is in."""
         context = self.stream.codec_context
         for packet in self.packets:
             if packet.size == 0:
                 frames = context.decode(None)  # end of stream: drain the decoder
+                self.drained = True
             elif packet.is_discard:
                 continue
             else:
@@ -318,10 +351,16 @@ class _TimestampReader:
                 if context.skip_frame != skip:
                     context.skip_frame = skip
                 frames = context.decode(packet)
+                self.read["packets"] += 1
+                if drain_after is not None and self.pos > drain_after:
+                    frames = frames + context.decode(None)
+                    self.drained = True
             for frame in frames:
                 self._keep(frame)
             if target in self.got:
                 return
+            if self.drained:
+                break
         raise IndexMismatch  # the stream ended before the frame came out
 
     def _keep(self, frame) -> None:
@@ -336,7 +375,7 @@ class _TimestampReader:
             self.got[k] = self.convert(frame)
 
 
-def _sequential(path, table: PacketTable, sample: _Sampler, size) -> VideoClip:
+def _sequential(path, table: PacketTable, sample: Sampler, size) -> VideoClip:
     """One pass from the start that counts decoded frames as ffmpeg does (a second pass if the count surprises)."""
     times = table.times() if table.trusted else None
     wanted = sample(times) if times is not None and len(times) else None
@@ -350,7 +389,8 @@ def _sequential(path, table: PacketTable, sample: _Sampler, size) -> VideoClip:
             got, _, _, _ = _count_pass(path, set(wanted.tolist()), size)
             passes = 2
     duration = table.duration if table.trusted and count == len(times) else _duration(decoded_times, table.fps)
-    read = {"plan": "sequential", "seeks": 0, "decoded": count * passes, "index": "decoded"}
+    read = {"plan": "sequential", "seeks": 0, "packets": 0, "decoded": count * passes, "index": "decoded",
+            "threads": 1}
     return _clip(path, table.fps, wanted, got, decoded_times, duration, read)
 
 
@@ -366,7 +406,7 @@ def _count_pass(path, want: set | None, size):
 
     convert = _Converter(size)
     got, pts, corrupt = {}, [], []
-    container, stream = _open_for_decoding(path, threaded=False)
+    container, stream = _open_for_decoding(path)
     time_base = stream.time_base or Fraction(1, 1)
     try:
         packets = container.demux(stream)
