@@ -1,6 +1,6 @@
 """`vidlm tag` / `tag_csv`: real generations of a tiny chat LM trained here to tag synthetic captions.
 
-The model (a 2-layer Llama, word-level tokenizer with a chat template) learns in a few hundred steps to answer
+The model (a 2-layer Llama, word-level tokenizer with a chat template) learns in 1200 steps (~1.5 min on one thread) to answer
 vidlm's one-shot prompts with the nouns or verbs of a caption, so batching, parsing and resume run on what a
 model actually generated.
 """
@@ -28,6 +28,10 @@ ADJECTIVES = ["red", "small", "big", "white", "old"]
 CHAT_TEMPLATE = ("{% for m in messages %}<|{{ m['role'] }}|> {{ m['content'] }} <|end|> {% endfor %}"
                  "{% if add_generation_prompt %}<|assistant|>{% endif %}")
 SETTINGS = dict(max_new_tokens=12, progress=False, torch_threads=1)
+# 600 steps learned the task under older torch/transformers but, with torch 2.15 / transformers 5.23, left objects
+# or actions at 21-32 of 39 right depending on the seed (ball read as horse); 1200 steps got 33-39 of 39 (seeds 0-2) for every
+# seed and caption set tried.
+TRAIN_STEPS, TRAIN_SEED = 1200, 0
 
 
 def synthetic_caption(rng: random.Random) -> tuple[str, list[str], list[str]]:
@@ -57,15 +61,15 @@ def build_tokenizer():
 
 @pytest.fixture(scope="session")
 def tagger(tmp_path_factory) -> str:
-    """The folder of a tiny chat LM trained on synthetic caption → tags pairs (both prompts), 600 steps."""
+    """The folder of a tiny chat LM trained on synthetic caption → tags pairs (both prompts)."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
     folder = tmp_path_factory.mktemp("tagger")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    torch.manual_seed(0)
-    rng = random.Random(0)
+    torch.manual_seed(TRAIN_SEED)
+    rng = random.Random(TRAIN_SEED)
     tokenizer = build_tokenizer()
     model = LlamaForCausalLM(LlamaConfig(
         vocab_size=len(tokenizer), hidden_size=128, intermediate_size=256, num_hidden_layers=2, num_attention_heads=4,
@@ -81,7 +85,7 @@ def tagger(tmp_path_factory) -> str:
         p, a = (tokenizer(t, add_special_tokens=False)["input_ids"] for t in (prompt, answer))
         return p + a, [-100] * len(p) + a  # loss on the reply only
 
-    steps = 600
+    steps = TRAIN_STEPS
     optimizer = torch.optim.AdamW(model.parameters(), lr=5e-3, weight_decay=0.0)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=5e-3, total_steps=steps, pct_start=0.1)
     try:
