@@ -1,8 +1,8 @@
 """`vidlm tag` / `tag_csv`: real generations of a tiny chat LM trained here to tag synthetic captions.
 
-The model (a 2-layer Llama, word-level tokenizer with a chat template) learns in 1200 steps (~1.5 min on one thread) to answer
-vidlm's one-shot prompts with the nouns or verbs of a caption, so batching, parsing and resume run on what a
-model actually generated.
+The model (a 2-layer Llama, word-level tokenizer with a chat template) learns in 1200 steps (~1.5 min on one
+thread) to answer vidlm's one-shot prompts with the nouns or verbs of a caption, so batching, parsing and resume run
+on what a model actually generated.
 """
 
 import csv
@@ -29,8 +29,8 @@ CHAT_TEMPLATE = ("{% for m in messages %}<|{{ m['role'] }}|> {{ m['content'] }} 
                  "{% if add_generation_prompt %}<|assistant|>{% endif %}")
 SETTINGS = dict(max_new_tokens=12, progress=False, torch_threads=1)
 # 600 steps learned the task under older torch/transformers but, with torch 2.15 / transformers 5.23, left objects
-# or actions at 21-32 of 39 right depending on the seed (ball read as horse); 1200 steps got 33-39 of 39 (seeds 0-2) for every
-# seed and caption set tried.
+# or actions at 21-32 of 39 right depending on the seed (ball read as horse); 1200 steps got 33-39 of 39 for seeds
+# 0-2 on three caption sets.
 TRAIN_STEPS, TRAIN_SEED = 1200, 0
 
 
