@@ -3,7 +3,7 @@ import torch
 import transformers
 
 from helpers.models_fixtures import FAMILIES, random_frames
-from vidlm.collate import (IGNORE_INDEX, TokenBudgetError, TrainCollator, check_token_budget, encode,
+from vidlm.collate import (IGNORE_INDEX, TokenBudget, TokenBudgetError, TrainCollator, check_token_budget, encode,
                            generation_batch, show_supervised, visual_tokens)
 from vidlm.families import get_family
 from vidlm.models import load_processor
@@ -99,3 +99,13 @@ def test_a_prompt_without_the_video_placeholder_is_rejected(tiny_checkpoints):
     processor = load_processor(tiny_checkpoints["video-llava"])
     with pytest.raises(ValueError, match="exactly once"):
         encode(processor, Prompt("USER: hi ASSISTANT: up</s>", [(19, 26)]), random_frames(0))
+
+
+def test_the_longest_sample_keeps_its_own_visual_and_text_split():
+    """Sample a has the most visual tokens, b the most text; c is the longest sequence. The memory estimate takes
+    c's split (560 + 90 = 650), not the per-column maxima (600 + 120 = 720) no sample has."""
+    budget = TokenBudget(ids=["a", "b", "c"], visual_tokens=[600, 100, 560], text_tokens=[10, 120, 90],
+                         max_length=1024)
+    assert budget.longest == 650
+    assert budget.longest_sample() == ("c", 560, 90)
+    assert TokenBudget(ids=[], visual_tokens=[], text_tokens=[], max_length=8).longest_sample() == ("", 0, 0)

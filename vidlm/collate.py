@@ -273,6 +273,14 @@ class TokenBudget:
     def longest(self) -> int:
         return max(self.totals, default=0)
 
+    def longest_sample(self) -> tuple[str, int, int]:
+        """The longest sample's id, visual and text tokens (("", 0, 0) without samples): what one training step of
+        it holds, for the memory estimate (the per-column maxima may come from different samples)."""
+        if not self.ids:
+            return "", 0, 0
+        i = self.totals.index(self.longest)
+        return self.ids[i], self.visual_tokens[i], self.text_tokens[i]
+
     @property
     def over(self) -> list[str]:
         """The ids of the samples that do not fit `max_length`."""
