@@ -1,4 +1,5 @@
-# vidlm — `make demo` runs the quickstart on the bundled synthetic videos; `make test` runs the test suite.
+# vidlm — `make demo` runs the quickstart on the bundled synthetic videos; `make test` runs the fast tier of the tests,
+# `make test-all` all of them (what CI runs).
 # Both set everything up first: a virtual environment in .venv with the versions in constraints.txt.
 # The demo needs neither root nor apt; only the test set-up installs Debian packages (it needs root on Debian).
 
@@ -11,7 +12,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_NO_ADVISORY_WARNINGS := 1
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup setup-test demo test clean
+.PHONY: setup setup-test demo test test-all clean
 
 setup: $(STAMP)
 
@@ -38,7 +39,12 @@ demo: setup
 	mkdir -p results
 	time $(BIN)/papermill --cwd notebooks --log-output notebooks/01_quickstart.ipynb results/01_quickstart.ipynb
 
+# The fast tier: every module, one family end to end; the tests marked slow (kill -9 loops, torchrun, full disks,
+# every family's notebook) run only in test-all.
 test: setup-test
+	$(BIN)/python -m pytest -q -m "not slow" tests
+
+test-all: setup-test
 	$(BIN)/python -m pytest -q tests
 
 clean:

@@ -229,8 +229,9 @@ TINY_FINETUNE = dict(lora_r=16, lora_alpha=32, lora_dropout=0.0, train_projector
 # for the LLaVA ones; the newer families' counts (dynamic resolution, temporal pairs, timestamps) are asked of their
 # processors.
 @pytest.mark.parametrize("family, num_frames, visual_tokens", [
-    ("llava-next-video", 4, 64), ("video-llava", 8, 520),
-    *((family, 4, None) for family in ("qwen2.5-vl", "qwen3-vl", "llava-onevision", "smolvlm2", "internvl3"))])
+    ("llava-next-video", 4, 64), pytest.param("video-llava", 8, 520, marks=pytest.mark.slow),
+    *(pytest.param(family, 4, None, marks=pytest.mark.slow)
+      for family in ("qwen2.5-vl", "qwen3-vl", "llava-onevision", "smolvlm2", "internvl3"))])
 def test_finetune_notebook_trains_saves_and_compares(family, num_frames, visual_tokens, family_checkpoints,
                                                      synthetic_data, tmp_path):
     if visual_tokens is None:  # the synthetic clips are 64 × 64
@@ -282,6 +283,7 @@ def papermill_cli(notebook: str, executed: Path, cwd: Path, **parameters) -> str
 KERNEL_NOTICE = "[IPKernelApp] WARNING | Kernel is running over TCP without encryption."
 
 
+@pytest.mark.slow
 def test_finetune_notebook_runs_two_steps_from_the_command_line_and_means_what_the_cli_and_python_mean(
         tiny_checkpoints, synthetic_data, tmp_path):
     # `-p num_frames 4` here, `vidlm finetune --num-frames 4` and FinetuneConfig(num_frames=4) are one setting, and

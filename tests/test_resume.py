@@ -183,6 +183,7 @@ def _ask(worker, **request) -> dict:
     return json.loads(worker.stdout.readline())
 
 
+@pytest.mark.slow
 def test_kill_9_at_random_moments_then_resume_ends_with_the_straight_runs_adapter(tiny_checkpoints, synthetic_data,
                                                                                   straight, tmp_path):
     """Many runs, each killed with SIGKILL at a random moment (during a step, a checkpoint, the final adapter, or
@@ -246,6 +247,7 @@ def small_disk(tmp_path):
         subprocess.run(["umount", "-l", str(mount)], check=True)
 
 
+@pytest.mark.slow
 def test_a_full_disk_while_saving_names_the_checkpoint_and_a_resume_completes(small_disk, tiny_checkpoints, samples,
                                                                               straight):
     out = small_disk / "run"

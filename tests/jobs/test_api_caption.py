@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from helpers.seeds import seed_for
 from helpers.row_job_files import kill_after_random_rows, rows_of, write_csv
 from helpers.api_server import CaptionServer, decode_data_uri
 from vidlm.jobs.api_caption import chat_messages, frame_indices, jpeg_data_uri, retry_after_s, retry_delay
@@ -195,11 +196,10 @@ def test_a_retry_after_longer_than_retry_max_s_stops_the_run(clips, server, key_
     source, _ = clips
     server.faults.append("429")
     server.retry_after = 3600
-    start = time.perf_counter()
     with pytest.raises(CaptionError, match=r"asks to wait 3600 s before the next request \(Retry-After\), longer "
                                            r"than retry_max_s=2: run the same command again later"):
         caption_csv(config_for(source, tmp_path / "captions.csv", server.url, concurrency=1))
-    assert time.perf_counter() - start < 10
+    assert len(server.log) == 1  # the one refused request: no retry, so no wait either
 
 
 def test_a_video_the_server_refuses_fails_alone_and_retry_failed_captions_it(clips, expected, server, key_env,
@@ -226,6 +226,7 @@ def test_a_video_the_server_refuses_fails_alone_and_retry_failed_captions_it(cli
     assert_key_nowhere(tmp_path)
 
 
+@pytest.mark.slow
 def test_kill_9_mid_run_and_resume_give_every_row_once(clips, expected, caption_fn, tmp_path):
     source, _ = clips
     given = rows_of(source)
@@ -235,22 +236,20 @@ def test_kill_9_mid_run_and_resume_give_every_row_once(clips, expected, caption_
     want = [expected[Path(r["path"]).name] for r in rows]
     table, part = read_input(source), part_path(out, 0, 1)
     environment = {**os.environ, "OPENAI_API_KEY": KEY, "HF_HUB_OFFLINE": "1"}
-    seed = int.from_bytes(os.urandom(4), "little")
+    seed = seed_for(17)
     rng = random.Random(seed)
     with CaptionServer(caption_fn, key=KEY, delay_s=0.05) as server:
         command = [sys.executable, "-m", "vidlm.cli", "caption", str(source), "--output", str(out), "--backend",
                    "openai", "--model", "tiny-vidlm", "--base-url", server.url, "--max-new-tokens", "8",
                    "--concurrency", "3", "--no-progress"]
-        killed_mid_run = 0
-        for trial in range(3):
+        for trial in range(3):  # each kill after a number of rows, at most a third of those left: mid-run
             running, code, stderr = kill_after_random_rows(command, environment, part, len(rows), rng, wait_s=60)
-            assert running or code == 0, f"seed {seed}: {stderr[-2000:]}"
+            assert running, f"seed {seed}, trial {trial}: the run ended before the kill ({code}): {stderr[-2000:]}"
             found = scan(part, table).records
             done = [r["row"] for r in found]
+            assert 0 < len(done) < len(rows), f"seed {seed}, trial {trial}: {len(done)} rows done"
             assert len(done) == len(set(done)), f"seed {seed}: a row was captioned twice"
             assert all(r["text"] == want[r["row"]] for r in found), f"seed {seed}"
-            killed_mid_run += running and 0 < len(done) < len(rows)
-        assert killed_mid_run >= 2, f"seed {seed}"
         finish = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=120)
     assert finish.returncode == 0, finish.stderr
     got = rows_of(out)
@@ -289,13 +288,12 @@ def test_an_unreachable_server_is_one_line(clips, tmp_path, monkeypatch, capsys)
     with socket.socket() as s:  # a port nothing listens on
         s.bind(("127.0.0.1", 0))
         url = f"http://127.0.0.1:{s.getsockname()[1]}/v1"
-    start = time.perf_counter()
     code, err, _ = cli([clips[0], "--output", tmp_path / "captions.csv", "--backend", "openai", "--model", "m",
                         "--base-url", url, "--max-retries", "1", "--retry-base-s", "0.01", "--no-progress"], KEY,
                        monkeypatch, capsys)
     assert code == 2 and err.count("\n") == 0, err
     assert err.startswith(f"vidlm caption: error: Cannot reach the server at {url}: ") and "(2 tries" in err
-    assert time.perf_counter() - start < 10 and KEY not in err
+    assert KEY not in err
 
 
 def test_a_missing_key_or_column_is_one_line_before_any_request(clips, server, tmp_path, monkeypatch, capsys):

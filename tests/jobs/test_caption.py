@@ -6,11 +6,11 @@ import random
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
+from helpers.seeds import seed_for
 from helpers.row_job_files import env, kill_after_random_rows, rows_of, write_csv
 from vidlm.jobs.caption import CaptionConfig, caption_csv, merge_captions
 from vidlm.jobs.caption_files import CaptionError, PartWriter, list_parts, part_path, read_input, scan
@@ -87,7 +87,7 @@ def test_corrupt_and_missing_videos_fail_alone_and_shift_nothing(setup, referenc
     folder = Path(setup["input"]).parent
     good = [r["path"] for r in reference["rows"][:8]]
     real = (folder / good[0]).read_bytes()
-    (tmp_path / "garbage.mp4").write_bytes(os.urandom(5000))
+    (tmp_path / "garbage.mp4").write_bytes(random.Random(0).randbytes(5000))
     (tmp_path / "empty.mp4").write_bytes(b"")
     (tmp_path / "truncated.mp4").write_bytes(real[: len(real) // 2])
     paths = [str(folder / good[0]), "garbage.mp4", str(folder / good[1]), str(folder / good[2]), "empty.mp4",
@@ -191,6 +191,7 @@ def test_a_kill_between_merge_and_cleanup_leaves_rows_once(setup, reference, tmp
     assert out.read_bytes() == reference["output"].read_bytes()
 
 
+@pytest.mark.slow
 def test_kill_9_at_random_moments_then_resume_gives_every_row_once(setup, reference, tmp_path):
     """Real `vidlm caption` processes killed with SIGKILL at random moments, resumed each time, then run to the end."""
     source_rows = rows_of(setup["input"])
@@ -201,12 +202,11 @@ def test_kill_9_at_random_moments_then_resume_gives_every_row_once(setup, refere
     command = [sys.executable, "-m", "vidlm.cli", "caption", str(source), "--output", str(out), "--model",
                setup["model"], "--adapter", setup["adapter"], "--num-frames", "4", "--max-new-tokens", "8",
                "--batch-size", "2", "--no-progress"]
-    seed = int.from_bytes(os.urandom(4), "little")
+    seed = seed_for(11)
     rng = random.Random(seed)
     part = part_path(out, 0, 1)
     table = read_input(source)
     expected = [reference["captions"][Path(r["path"]).name] for r in rows]
-    mid_run = 0
     for trial in range(4):
         if trial == 0:  # anywhere from start-up (imports, model loading) into captioning
             # on an idle machine 8 s can caption every row: stop at a third at the latest
@@ -221,10 +221,10 @@ def test_kill_9_at_random_moments_then_resume_gives_every_row_once(setup, refere
             done = [r["row"] for r in found.records]
             assert len(done) == len(set(done)), f"seed {seed}: a row was captioned twice"
             assert all(r["text"] == expected[r["row"]] for r in found.records), f"seed {seed}"
-            mid_run += running and 0 < len(done) < len(rows)
             print(f"seed {seed} trial {trial}: killed {'while running' if running else 'after exit'}, "
                   f"{len(done)} rows done, torn tail {found.tail_bytes} bytes")
-    assert mid_run >= 2, f"seed {seed}: only {mid_run} kills landed while captioning"
+        if trial:  # a kill after a number of rows, at most a third of those left, lands while captioning
+            assert running and 0 < len(done) < len(rows), f"seed {seed}, trial {trial}: {len(done)} rows done"
     done = subprocess.run(command, env=env(), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     got = rows_of(out)
@@ -234,6 +234,7 @@ def test_kill_9_at_random_moments_then_resume_gives_every_row_once(setup, refere
     assert all(r["status"] == "ok" for r in got) and list_parts(out) == []
 
 
+@pytest.mark.slow
 def test_two_processes_under_torchrun_equal_one_process(setup, reference, tmp_path):
     out = tmp_path / "captions.csv"
     command = [str(BIN / "torchrun"), "--standalone", "--nproc_per_node", "2", "-m", "vidlm.cli", "caption",
@@ -323,13 +324,19 @@ BAD_INPUTS = ["no path column", "empty file", "header only", "ragged row", "rese
 
 
 @pytest.mark.parametrize("case", BAD_INPUTS)
-def test_bad_input_gives_a_clear_error_before_loading_anything(setup, tmp_path, case):
+def test_bad_input_gives_a_clear_error_before_loading_anything(setup, tmp_path, case, monkeypatch):
+    import vidlm.adapters
+    import vidlm.models
+
     config, words = bad_input(tmp_path, setup, case)
-    start = time.perf_counter()
+    loads = []
+    for module, name in ((vidlm.models, "load_model"), (vidlm.models, "load_processor"),
+                         (vidlm.adapters, "load_adapter")):
+        monkeypatch.setattr(module, name, lambda *a, name=name, **k: loads.append(name))
     with pytest.raises(CaptionError) as error:
         caption_csv(config)
     assert all(w in str(error.value) for w in words), str(error.value)
-    assert time.perf_counter() - start < 5  # fails before any model is loaded
+    assert loads == []  # it failed before any model, processor or adapter was loaded
 
 
 def test_cli_reports_errors_without_a_traceback(setup, tmp_path):
@@ -396,6 +403,7 @@ def small_disk(tmp_path):
         subprocess.run(["umount", str(disk)], check=True)
 
 
+@pytest.mark.slow
 def test_a_full_disk_names_the_file_leaves_nothing_torn_and_a_rerun_resumes(tiny_checkpoints, synthetic_data,
                                                                            small_disk, tmp_path, capsys):
     disk, grow = small_disk
@@ -428,6 +436,7 @@ def test_a_full_disk_names_the_file_leaves_nothing_torn_and_a_rerun_resumes(tiny
     assert list_parts(out) == [] and not list(disk.glob("*.tmp"))
 
 
+@pytest.mark.slow
 def test_a_full_disk_during_the_merge_keeps_the_parts_and_a_rerun_merges(small_disk, tmp_path, capsys):
     disk, grow = small_disk
     source, out = captioned_parts(tmp_path, 40, out_dir=disk)  # two parts and their markers fill the 4 pages

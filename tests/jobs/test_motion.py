@@ -2,7 +2,6 @@
 and the `vidlm motion` command."""
 
 import importlib.util
-import os
 import random
 import subprocess
 import sys
@@ -11,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from helpers.seeds import seed_for
 from helpers.row_job_files import env, kill_after_random_rows, rows_of, write_csv
 from vidlm.jobs.motion import MotionEstimate, camera_motion, estimate_camera_motion
 
@@ -195,6 +195,7 @@ def test_bad_input_is_one_line_naming_the_problem(tmp_path, capsys, case):
     assert not (tmp_path / "out.csv").exists()
 
 
+@pytest.mark.slow
 def test_kill_9_at_random_moments_then_resume_gives_every_row_once(clips, tmp_path):
     """Real `vidlm motion` processes killed with SIGKILL at random moments, resumed each time, then run to the end."""
     from vidlm.jobs.caption_files import read_input, scan
@@ -205,21 +206,20 @@ def test_kill_9_at_random_moments_then_resume_gives_every_row_once(clips, tmp_pa
     source = write_csv(tmp_path / "videos.csv", rows)
     out = tmp_path / "motion.csv"
     command = [sys.executable, "-m", "vidlm.cli", "motion", str(source), "--output", str(out), "--no-progress"]
-    seed = int.from_bytes(os.urandom(4), "little")
+    seed = seed_for(13)
     rng = random.Random(seed)
     part = Path(f"{out}.part-00000-of-00001")
     table = read_input(source, motion_layout())
-    mid_run = 0
     for trial in range(4):
         running, code, stderr = kill_after_random_rows(command, env(), part, len(rows), rng)
         assert running or code == 0, f"seed {seed}, trial {trial}: {stderr[-2000:]}"
-        if part.exists():  # whole records (at most one torn at the end), each row at most once
-            found = scan(part, table)
-            done = [r["motion_row"] for r in found.records]
-            assert len(done) == len(set(done)), f"seed {seed}: a row was tagged twice"
-            assert all(r["cmotion"] == expected[r["motion_row"]] for r in found.records), f"seed {seed}"
-            mid_run += running and 0 < len(done) < len(rows)
-    assert mid_run >= 2, f"seed {seed}: only {mid_run} kills landed while tagging"
+        # a kill after a number of rows, at most a third of those left, lands mid-run: whole records (at most one
+        # torn at the end), each row at most once
+        found = scan(part, table)
+        done = [r["motion_row"] for r in found.records]
+        assert running and 0 < len(done) < len(rows), f"seed {seed}, trial {trial}: {len(done)} rows done"
+        assert len(done) == len(set(done)), f"seed {seed}: a row was tagged twice"
+        assert all(r["cmotion"] == expected[r["motion_row"]] for r in found.records), f"seed {seed}"
     done = subprocess.run(command, env=env(), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     got = rows_of(out)

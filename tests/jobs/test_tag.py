@@ -1,8 +1,7 @@
-"""`vidlm tag` / `tag_csv`: real generations of a tiny chat LM trained here to tag synthetic captions.
-
-The model (a 2-layer Llama, word-level tokenizer with a chat template) learns in 1200 steps (~2 min on two
-threads) to answer vidlm's one-shot prompts with the nouns or verbs of a caption, so batching, parsing and resume run
-on what a model actually generated.
+"""`vidlm tag` / `tag_csv` on two tiny chat LMs that are not trained (tests/helpers/tag_models.py): one whose reply
+is fixed by construction (`[dog, ball]`), for the parsing, order, once-only rows and CLI; one with seeded random
+weights whose replies depend on every prompt token, for batching, padding and row order under kill -9. No assertion
+depends on how well a model learned.
 """
 
 import csv
@@ -16,22 +15,13 @@ from pathlib import Path
 import pytest
 
 from helpers.row_job_files import env, kill_after_random_rows, rows_of
+from helpers.seeds import seed_for
+from helpers.tag_models import ADJECTIVES, NOUNS, SCRIPTED_REPLY, VERBS, random_weights, scripted
 from vidlm.jobs.caption_files import RowJobError, list_parts, part_path, read_input, scan
 from vidlm.cli import main
-from vidlm.jobs.tag import (EXAMPLE_CAPTION, EXAMPLE_REPLIES, INSTRUCTIONS, TagConfig, layout, load_tagger, messages,
-                           parse_tags, tag_captions, tag_csv)
+from vidlm.jobs.tag import TagConfig, layout, load_tagger, parse_tags, tag_captions, tag_csv
 
-NOUNS = ["dog", "cat", "man", "woman", "bird", "horse", "ball", "tree"]
-VERBS = {"run": "runs", "jump": "jumps", "walk": "walks", "swim": "swims", "fly": "flies", "eat": "eats",
-         "sit": "sits", "play": "plays"}
-ADJECTIVES = ["red", "small", "big", "white", "old"]
-CHAT_TEMPLATE = ("{% for m in messages %}<|{{ m['role'] }}|> {{ m['content'] }} <|end|> {% endfor %}"
-                 "{% if add_generation_prompt %}<|assistant|>{% endif %}")
 SETTINGS = dict(max_new_tokens=12, progress=False, torch_threads=1)
-# 600 steps learned the task under older torch/transformers but, with torch 2.15 / transformers 5.23, left objects
-# or actions at 21-32 of 39 right depending on the seed (ball read as horse); 1200 steps got 33-39 of 39 for seeds
-# 0-2 on three caption sets on one thread, 38-39 for seeds 0-1 on the two threads the fixture uses.
-TRAIN_STEPS, TRAIN_SEED = 1200, 0
 
 
 def synthetic_caption(rng: random.Random) -> tuple[str, list[str], list[str]]:
@@ -43,76 +33,39 @@ def synthetic_caption(rng: random.Random) -> tuple[str, list[str], list[str]]:
     return f"{subject} {VERBS[verb]} near the {n2}.", [n1, n2], [verb]
 
 
-def build_tokenizer():
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    corpus = [*INSTRUCTIONS.values(), EXAMPLE_CAPTION, *EXAMPLE_REPLIES.values(), "Caption: [] , .",
-              " ".join([*NOUNS, *ADJECTIVES, *VERBS, *VERBS.values(), "a", "the", "near"])]
-    tok = Tokenizer(models.WordLevel(unk_token="<unk>"))
-    tok.normalizer = normalizers.Lowercase()
-    tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    tok.train_from_iterator(corpus, trainers.WordLevelTrainer(
-        special_tokens=["<unk>", "<pad>", "<|user|>", "<|assistant|>", "<|end|>"]))
-    tok.decoder = decoders.WordPiece(prefix="##", cleanup=True)  # words joined by spaces, " ," tidied to ","
-    return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", pad_token="<pad>", eos_token="<|end|>",
-                                   chat_template=CHAT_TEMPLATE, model_max_length=512)
+@pytest.fixture(scope="session")
+def tagger(tmp_path_factory) -> str:
+    """The folder of the scripted chat LM: it replies `[dog, ball]` to every prompt."""
+    return scripted(tmp_path_factory.mktemp("scripted"))
 
 
 @pytest.fixture(scope="session")
-def tagger(tmp_path_factory) -> str:
-    """The folder of a tiny chat LM trained on synthetic caption → tags pairs (both prompts)."""
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    folder = tmp_path_factory.mktemp("tagger")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(2)  # fixed, not the machine's count, so the weights are the same everywhere; 1.5x one thread
-    torch.manual_seed(TRAIN_SEED)
-    rng = random.Random(TRAIN_SEED)
-    tokenizer = build_tokenizer()
-    model = LlamaForCausalLM(LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=128, intermediate_size=256, num_hidden_layers=2, num_attention_heads=4,
-        num_key_value_heads=4, max_position_embeddings=256, pad_token_id=tokenizer.pad_token_id,
-        eos_token_id=tokenizer.eos_token_id, bos_token_id=None, tie_word_embeddings=True,
-        initializer_range=0.1))  # at the default 0.02 it stayed at the no-copying plateau for 500 steps
-
-    def example():
-        key = rng.choice(["objects", "actions"])
-        caption, objects, actions = synthetic_caption(rng)
-        prompt = tokenizer.apply_chat_template(messages(key, caption), tokenize=False, add_generation_prompt=True)
-        answer = " [" + ", ".join(objects if key == "objects" else actions) + "] <|end|>"
-        p, a = (tokenizer(t, add_special_tokens=False)["input_ids"] for t in (prompt, answer))
-        return p + a, [-100] * len(p) + a  # loss on the reply only
-
-    optimizer = torch.optim.AdamW(model.parameters(), lr=5e-3, weight_decay=0.0)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=5e-3, total_steps=TRAIN_STEPS, pct_start=0.1)
-    try:
-        for _ in range(TRAIN_STEPS):
-            batch = [example() for _ in range(16)]
-            width = max(len(ids) for ids, _ in batch)
-            pad = [[tokenizer.pad_token_id] * (width - len(ids)) for ids, _ in batch]
-            loss = model(input_ids=torch.tensor([ids + p for (ids, _), p in zip(batch, pad)]),
-                         attention_mask=torch.tensor([[1] * len(ids) + [0] * len(p) for (ids, _), p in zip(batch, pad)]),
-                         labels=torch.tensor([labels + [-100] * len(p) for (_, labels), p in zip(batch, pad)])).loss
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            schedule.step()
-            optimizer.zero_grad()
-    finally:
-        torch.set_num_threads(threads)
-    model.generation_config.eos_token_id = tokenizer.eos_token_id
-    model.generation_config.pad_token_id = tokenizer.pad_token_id
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return str(folder)
+def random_tagger(tmp_path_factory) -> str:
+    """The folder of the random-weight chat LM: its reply depends on the whole prompt."""
+    return random_weights(tmp_path_factory.mktemp("random"), seed=seed_for(0))
 
 
 @pytest.fixture(scope="module")
-def loaded(tagger):
-    return load_tagger(tagger)
+def loaded(random_tagger):
+    return load_tagger(random_tagger)
 
+
+def greedy_reply(model, tokenizer, key: str, caption: str, max_new_tokens: int = 12) -> str:
+    """The reply transformers' own greedy decoding gives one prompt with no padding: the expectation, written
+    without vidlm's batching."""
+    from vidlm.jobs.tag import messages
+
+    prompt = tokenizer.apply_chat_template(messages(key, caption), tokenize=False, add_generation_prompt=True)
+    ids = tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
+    out = model.generate(**ids, do_sample=False, max_new_tokens=max_new_tokens, eos_token_id=tokenizer.eos_token_id,
+                         pad_token_id=tokenizer.pad_token_id)
+    return tokenizer.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True).strip()
+
+
+def as_record(reply: str) -> tuple[str, str]:
+    """The (tags, raw) cells vidlm tag writes for `reply`: the JSON list, or nothing and the raw reply."""
+    tags = parse_tags(reply)
+    return ("", reply) if tags is None else (json.dumps(tags), "")
 
 
 def captions_csv(path, count: int, seed: int = 1, empty_at=()) -> tuple[Path, list[tuple]]:
@@ -166,32 +119,35 @@ def test_every_caption_tagged_once_in_input_order_as_json_lists(reference):
     assert [r["text"] for r in rows] == [t[0] for t in truth]
     empty = rows[7]
     assert (empty["tag_status"], empty["tag_error"], empty["objects"]) == ("failed", "empty `text`", "")
-    tagged = [(json.loads(r["objects"]), json.loads(r["actions"]), t) for r, t in zip(rows, truth) if r["text"]]
-    # The tiny model learned the task (chance: 1 in 56 for the objects), so the equalities below mean something.
-    assert sum(objects == t[1] for objects, _, t in tagged) >= 0.7 * len(tagged), tagged
-    assert sum(actions == t[2] for _, actions, t in tagged) >= 0.7 * len(tagged), tagged
+    tagged = [r for r in rows if r["text"]]
+    assert len(tagged) == 39  # the scripted model's one reply, parsed into a JSON list in both columns
+    assert all(json.loads(r["objects"]) == json.loads(r["actions"]) == SCRIPTED_REPLY for r in tagged)
     assert all(r["tag_status"] == "ok" and r["objects_raw"] == r["actions_raw"] == "" for r in rows if r["text"])
     result = reference["result"]
     assert (result.processed, result.ok, result.failed, result.merged) == (40, 39, 1, True)
     assert list_parts(reference["output"]) == []
 
 
-def test_left_padded_batches_equal_one_caption_at_a_time(reference, loaded):
+def test_left_padded_batches_equal_one_caption_at_a_time(reference, loaded, random_tagger, tmp_path):
     model, tokenizer = loaded
     captions = [t[0] for t in reference["truth"] if t[0]]
     assert len({len(c.split()) for c in captions}) >= 3  # lengths differ: batches carry padding
-    for key in ("objects", "actions"):
-        alone = [tag_captions(model, tokenizer, [c], key, max_new_tokens=12)[0] for c in captions]
+    out = tmp_path / "tags.csv"
+    tag_csv(TagConfig(str(reference["source"]), str(out), model=random_tagger, key="both", batch_size=6, **SETTINGS))
+    rows = [r for r in rows_of(out) if r["text"]]
+    alone = {key: [greedy_reply(model, tokenizer, key, c) for c in captions] for key in ("objects", "actions")}
+    for key, replies in alone.items():
+        # The replies depend on the caption (30-33 and 33-37 distinct of 39 for weight seeds 0-4), so a mix-up shows.
+        assert len(set(replies)) >= 25, replies
         batched = tag_captions(model, tokenizer, captions, key, batch_size=8, max_new_tokens=12)
-        assert batched == alone
-        got = [json.dumps(t.tags) for t in alone]
-        assert got == [r[key] for r in reference["rows"] if r["text"]]  # and tag_csv wrote exactly these
+        assert [t.reply for t in batched] == replies
+        assert [(r[key], r[f"{key}_raw"]) for r in rows] == [as_record(a) for a in replies]  # what tag_csv wrote
     tokenizer.padding_side = "right"  # Open-Sora's fault: shows that the equality above depends on the padding
     try:
         right = tag_captions(model, tokenizer, captions, "objects", batch_size=8, max_new_tokens=12)
     finally:
         tokenizer.padding_side = "left"
-    assert right != tag_captions(model, tokenizer, captions, "objects", batch_size=8, max_new_tokens=12)
+    assert sum(t.reply != a for t, a in zip(right, alone["objects"])) >= 10
 
 
 def test_a_reply_without_a_list_keeps_the_raw_text_and_fails_the_row(reference, tagger, tmp_path):
@@ -200,42 +156,40 @@ def test_a_reply_without_a_list_keeps_the_raw_text_and_fails_the_row(reference, 
                                **{**SETTINGS, "max_new_tokens": 3}))  # "[ dog," : the list is cut short
     rows = rows_of(out)
     assert list(rows[0])[-4:] == ["objects", "objects_raw", "tag_status", "tag_error"]
-    full = {r["tag_row"]: json.loads(r["objects"]) for r in reference["rows"] if r["text"]}
     for r in (r for r in rows if r["text"]):
         assert (r["tag_status"], r["objects"]) == ("failed", "")
-        assert r["objects_raw"] == f"[ {full[r['tag_row']][0]},"  # what the model really began to say
+        assert r["objects_raw"] == "[ dog,"  # what the model really began to say
         assert r["tag_error"] == "no [...] list in the reply for objects (kept in objects_raw)"
     assert (result.ok, result.failed) == (0, 40)
 
 
-def test_kill_9_at_random_moments_then_resume_gives_every_row_once(reference, tagger, tmp_path):
-    """Real `vidlm tag` processes killed with SIGKILL mid-run, resumed each time, then run to the end."""
+@pytest.mark.slow
+def test_kill_9_at_random_moments_then_resume_gives_every_row_once(random_tagger, tmp_path):
+    """Real `vidlm tag` processes killed with SIGKILL mid-run (after a number of rows drawn from the seed, at most a
+    third of those left), resumed each time, then run to the end: every row once, each with its own caption's reply."""
     source, truth = captions_csv(tmp_path / "captions.csv", 120, seed=2)
     out = tmp_path / "tags.csv"
-    command = [sys.executable, "-m", "vidlm.cli", "tag", str(source), "--output", str(out), "--model", tagger,
+    command = [sys.executable, "-m", "vidlm.cli", "tag", str(source), "--output", str(out), "--model", random_tagger,
                "--key", "objects", "--batch-size", "2", "--max-new-tokens", "12", "--torch-threads", "1",
                "--no-progress"]
-    model, tokenizer = load_tagger(tagger)
-    expected = [json.dumps(t.tags) for t in tag_captions(model, tokenizer, [t[0] for t in truth], "objects",
-                                                          max_new_tokens=12)]
-    seed = int.from_bytes(os.urandom(4), "little")
+    model, tokenizer = load_tagger(random_tagger)
+    expected = [as_record(greedy_reply(model, tokenizer, "objects", t[0])) for t in truth]
+    seed = seed_for(7)
     rng = random.Random(seed)
     part, table = part_path(out, 0, 1), read_input(source, layout(TagConfig(str(source), str(out), key="objects")))
-    mid_run = 0
     for trial in range(3):
-        running, code, stderr = kill_after_random_rows(command, env(), part, len(truth), rng)
-        assert running or code == 0, f"seed {seed}: {stderr[-2000:]}"
+        running, code, stderr = kill_after_random_rows(command, env(), part, len(truth), rng, settle_s=0.02)
+        assert running, f"seed {seed}, kill {trial}: the run ended before the kill ({code}): {stderr[-2000:]}"
         found = scan(part, table)
         done = [r["tag_row"] for r in found.records]
+        assert 0 < len(done) < len(truth), f"seed {seed}, kill {trial}: {len(done)} rows done"
         assert len(done) == len(set(done)), f"seed {seed}: a row was tagged twice"
-        assert all(r["objects"] == expected[r["tag_row"]] for r in found.records), f"seed {seed}"
-        mid_run += running and 0 < len(done) < len(truth)
-    assert mid_run >= 2, f"seed {seed}: only {mid_run} kills landed while tagging"
+        assert all((r["objects"], r["objects_raw"]) == expected[r["tag_row"]] for r in found.records), f"seed {seed}"
     done = subprocess.run(command, env=env(), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     rows = rows_of(out)
     assert [int(r["tag_row"]) for r in rows] == list(range(len(truth))), f"seed {seed}"
-    assert [r["objects"] for r in rows] == expected and list_parts(out) == []
+    assert [(r["objects"], r["objects_raw"]) for r in rows] == expected and list_parts(out) == []
 
 
 def test_the_command_builds_its_flags_from_tag_config(reference, tagger, tmp_path, capsys):

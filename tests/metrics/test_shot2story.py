@@ -9,6 +9,7 @@ import papermill
 import pytest
 import torch
 
+from helpers.coco_reference import coco_scores
 from helpers.source_fixtures import make_shot2story_test
 from vidlm.config import ConfigError
 from vidlm.metrics.scores import score_captions
@@ -127,6 +128,7 @@ def printed(executed: Path) -> str:
                    and o.get("name") == "stdout")
 
 
+@pytest.mark.slow
 def test_the_notebook_prints_the_published_rows_beside_vidlms(tiny_checkpoints, trained, tmp_path):
     from vidlm.metrics.scores import meteor_available
 
@@ -151,6 +153,13 @@ def test_the_notebook_prints_the_published_rows_beside_vidlms(tiny_checkpoints, 
         start = lines.index(title)
         assert lines[start + 2:start + 8] == ["| model | B | M | R | C | scored with |", "|---|---|---|---|---|---|",
                                               *published, vidlm_row("llava-next-video + adapter", count, scores)]
+        # and independently: the row's figures are pycocoevalcap's on the captions the notebook wrote (printed with
+        # two decimals of 100 x score; vidlm equals pycocoevalcap within 1e-4)
+        reference, _ = coco_scores(captions, references)
+        printed_row = [cell.strip() for cell in lines[start + 7].split("|")[2:6]]
+        for metric, cell in zip(("BLEU-4", "METEOR", "ROUGE-L", "CIDEr"), printed_row):
+            if cell != "—":
+                assert float(cell) == pytest.approx(100 * reference[metric], abs=0.011), (task, metric)
         assert json.loads((out / task / "metrics.json").read_text())["caption"] == dict(scores)
     assert "- Shotluck Holmes scored with cidereval and HF evaluate" in text
     shown = json.dumps([c.get("outputs", []) for c in json.loads(executed.read_text())["cells"]])

@@ -53,6 +53,7 @@ def test_a_forked_child_does_not_keep_the_lock_after_its_parent_is_gone(tmp_path
         os.kill(child, 9)
 
 
+@pytest.mark.slow
 def test_two_concurrent_finetunes_into_one_folder_one_is_refused(tiny_checkpoints, synthetic_data, tmp_path):
     out, gate = tmp_path / "run", tmp_path / "gate"
     request = dict(model=tiny_checkpoints["llava-next-video"], csv=str(synthetic_data["train"]), out=str(out),

@@ -265,6 +265,7 @@ def whole_files(folder: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file() and p.name != "filler"}
 
 
+@pytest.mark.slow
 def test_a_full_disk_names_the_file_leaves_nothing_torn_and_a_rerun_completes(browser, comparison, tmp_path):
     from vidlm.video.gif import gif_name
 
