@@ -17,6 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from record import default_path, recording
+
 
 def naive_captions(model, processor, videos, args) -> list[str]:
     """One video at a time: decode, process, generate."""
@@ -46,13 +48,15 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=None, help="torch threads, both sides (default: caption_csv's)")
     parser.add_argument("--quantization", default="4bit", choices=["4bit", "8bit", "none"])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--json", metavar="PATH", default=default_path("bench_caption"),
+                        help="where to record the run (default: results/bench/bench_caption.json; '' for nowhere)")
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory(prefix="bench_caption_") as tmp:
-        return run(Path(tmp), args)
+    with tempfile.TemporaryDirectory(prefix="bench_caption_") as tmp, recording("bench_caption", args.json) as record:
+        return run(Path(tmp), args, record)
 
 
-def run(root: Path, args) -> int:
+def run(root: Path, args, record) -> int:
     """Build the checkpoint and clips under `root`, time both sides `args.repeats` times, print the table."""
     import torch
 
@@ -100,6 +104,9 @@ def run(root: Path, args) -> int:
     print(f"| videos/s (caption_csv end to end: model load + merge) | {naive_rate:.1f} | {total_rate:.1f} | "
           f"{total_rate / naive_rate:.1f}x |")
     print(f"same caption for every video in every repeat: {all(same)}")
+    record.add(videos=args.videos, threads=threads, naive_videos_per_s=naive_rate, loop_videos_per_s=loop_rate,
+               end_to_end_videos_per_s=total_rate, naive_s=naive_times, loop_s=loop_times, end_to_end_s=total_times,
+               same_captions=all(same))
     print(f"example caption: {naive[0]!r}")
     return 0 if all(same) else 1
 

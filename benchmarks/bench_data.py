@@ -40,6 +40,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from record import default_path, recording
+
 # (family, frames, pixels): the reference checkpoints' sizes (frames: the cap for fps-sampled families; pixels: None
 # for Qwen's pixel budgets); --dry-run shrinks pixels to 32 and frames by 4.
 CASES = (("llava-next-video", 8, 336), ("llava-next-video", 32, 336), ("video-llava", 8, 224),
@@ -309,6 +311,20 @@ def workers_needed(step_rate: float, per_worker: float) -> int:
     return max(1, math.ceil(step_rate / per_worker))
 
 
+def summary(results: list[tuple[str, dict]], step_rates: list[float]) -> str:
+    """One row per case and clip, the pipelines side by side (the README's table)."""
+    lines = ["| case | clip | frames decoded per sample, tutorial / vidlm | tutorial samples/s | vidlm | vidlm from its "
+             "feature cache | vidlm per core vs tutorial (cached) | vidlm workers for "
+             + " / ".join(f"{s:g}" for s in step_rates) + " samples/s |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for (case, clip), r in results:
+        (tut, tut_cpu), (ours, ours_cpu), (cached, cached_cpu) = (r[name] for name in PIPELINES)
+        workers = " / ".join(str(workers_needed(s, ours)) for s in step_rates)
+        lines.append(f"| {case} | {clip} | {r['decoded']['tutorial']} / {r['decoded']['vidlm']} for {r['frames']} | "
+                     f"{tut:.2f} | {ours:.2f} | {cached:.2f} | {ours_cpu / tut_cpu:.2f}× ({cached_cpu / tut_cpu:.2f}×) "
+                     f"| {workers} |")
+    return "\n".join(lines)
+
+
 def table(results: list[tuple[str, dict]], step_rates: list[float]) -> str:
     lines = ["| case | clip | pixels per sample | decoded frames (tutorial / vidlm) | pipeline | samples/s | "
              "samples per CPU-s | vs tutorial | per core vs tutorial |", "|---|---|---|---|---|---|---|---|---|"]
@@ -341,6 +357,9 @@ def main(argv=None) -> str:
                         help="also measure resizing while decoding against the processor's resize")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1: one DataLoader worker's share)")
     parser.add_argument("--dry-run", action="store_true", help="tiny sizes and a synthetic clip; checks it runs")
+    parser.add_argument("--json", metavar="PATH", default=None,
+                        help="where to record the run (default: results/bench/bench_data.json, none with --dry-run; "
+                             "'' for nowhere)")
     args = parser.parse_args(argv)
     import torch
 
@@ -373,8 +392,12 @@ def main(argv=None) -> str:
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     text = (f"{os.cpu_count()} cores, load average {load:.2f}, torch threads {args.threads}, {rounds} rounds"
             f"{' (dry run: tiny sizes, not real numbers)' if args.dry_run else ''}\n\n"
-            + table(results, args.step_rate) + (f"\n\nResize while decoding:\n\n{check}" if check else ""))
-    print(text)
+            + summary(results, args.step_rate) + "\n\nEvery pipeline:\n\n" + table(results, args.step_rate)
+            + (f"\n\nResize while decoding:\n\n{check}" if check else ""))
+    path = (None if args.dry_run else default_path("bench_data")) if args.json is None else args.json
+    with recording("bench_data", path) as record:
+        record.add(cases=[{"case": case, "clip": clip, **figures} for (case, clip), figures in results])
+        print(text)
     return text
 
 

@@ -12,6 +12,8 @@ import random
 import statistics
 import time
 
+from record import default_path, recording
+
 SUBJECTS = ["a man", "a woman", "two dogs", "the child", "a group of people", "someone", "a red car", "the camera",
             "an old man's hands", "a 3-year-old girl", "the chef", "a cat", "players", "a drone"]
 VERBS = ["walks", "runs", "is playing", "pans", "cuts", "drives", "doesn't stop", "jumps", "is cooking", "flies",
@@ -71,19 +73,24 @@ def main():
     parser.add_argument("--captions", type=int, default=5000)
     parser.add_argument("--references", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--json", metavar="PATH", default=default_path("bench_metrics"),
+                        help="where to record the run (default: results/bench/bench_metrics.json; '' for nowhere)")
     args = parser.parse_args()
     rng = random.Random(0)
     predictions = [caption(rng) for _ in range(args.captions)]
     references = [[caption(rng) for _ in range(args.references)] for _ in range(args.captions)]
-    print(f"{args.captions} captions × {args.references} references, median of {args.repeats} runs\n")
-    print(f"{'metrics':<28}{'pycocoevalcap':>15}{'vidlm':>10}{'speed-up':>10}{'max |diff|':>12}")
-    for meteor in (False, True):
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):  # PTB chatter
-            coco_s, coco = timed(lambda: pycocoevalcap_scores(predictions, references, meteor), args.repeats)
-        ours_s, ours = timed(lambda: vidlm_scores(meteor), args.repeats)
-        diff = max(abs(ours[k] - v) for k, v in coco.items())
-        label = "BLEU, ROUGE-L, CIDEr, METEOR" if meteor else "BLEU, ROUGE-L, CIDEr"
-        print(f"{label:<28}{coco_s:>13.2f} s{ours_s:>8.2f} s{coco_s / ours_s:>9.1f}x{diff:>12.1e}")
+    with recording("bench_metrics", args.json) as record:
+        print(f"{args.captions} captions × {args.references} references, median of {args.repeats} runs\n")
+        print(f"{'metrics':<28}{'pycocoevalcap':>15}{'vidlm':>10}{'speed-up':>10}{'max |diff|':>12}")
+        for meteor in (False, True):
+            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):  # PTB chatter
+                coco_s, coco = timed(lambda: pycocoevalcap_scores(predictions, references, meteor), args.repeats)
+            ours_s, ours = timed(lambda: vidlm_scores(meteor), args.repeats)
+            diff = max(abs(ours[k] - v) for k, v in coco.items())
+            label = "BLEU, ROUGE-L, CIDEr, METEOR" if meteor else "BLEU, ROUGE-L, CIDEr"
+            print(f"{label:<28}{coco_s:>13.2f} s{ours_s:>8.2f} s{coco_s / ours_s:>9.1f}x{diff:>12.1e}")
+            record.add(**{label: {"pycocoevalcap_s": coco_s, "vidlm_s": ours_s, "speed_up": coco_s / ours_s,
+                                  "max_difference": diff}})
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from helpers import real_material  # noqa: E402
 
 from vidlm.jobs.motion import MotionEstimate, camera_motion  # noqa: E402
+from record import default_path, recording  # noqa: E402
 
 OUT_H, OUT_W, FPS, FRAMES = 180, 320, 24, 48
 DATA = "feat/tests/data/"
@@ -227,11 +228,15 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="two sources only")
     parser.add_argument("--keep", metavar="DIR", help="write the clips here (and keep them) instead of a temp folder")
     parser.add_argument("--errors", action="store_true", help="list every clip a detector got wrong")
+    parser.add_argument("--json", metavar="PATH", default=None,
+                        help="where to record the run (default: results/bench/bench_motion.json, none with --quick; "
+                             "'' for nowhere)")
     args = parser.parse_args(argv)
     import cv2
 
     sources = ["face", "sky"] if args.quick else list(SOURCES)
-    with tempfile.TemporaryDirectory() as tmp:
+    path = (None if args.quick else default_path("bench_motion")) if args.json is None else args.json
+    with tempfile.TemporaryDirectory() as tmp, recording("bench_motion", path) as record:
         folder = Path(args.keep or tmp)
         folder.mkdir(parents=True, exist_ok=True)
         clips = build_set(folder, sources)
@@ -240,6 +245,9 @@ def main(argv=None) -> int:
         print(f"{len(clips)} clips ({OUT_W}x{OUT_H}, {FRAMES} frames at {FPS} fps, H.264) from {', '.join(sources)}; "
               f"threshold 0.25; opencv-python-headless {cv2.__version__}\n")
         print(table(clips, results))
+        record.add(clips=[{"clip": p.name, "truth": label, **{name: got[i] for name, (got, _) in results.items()}}
+                          for i, (p, label, _) in enumerate(clips)],
+                   clips_per_s={name: rate for name, (_, rate) in results.items()})
         if args.errors:
             for name, (predictions, _) in results.items():
                 for (path, label, _), got in zip(clips, predictions):

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from record import default_path, recording
+
 from vidlm.video.decode import load_video, uniform_indices
 
 FPS = 30
@@ -222,8 +224,13 @@ def main(argv=None) -> str | None:
     parser.add_argument("--only", default="", help="run only the cells whose label contains this, e.g. '1080p'")
     parser.add_argument("--no-loader", action="store_true", help="skip the DataLoader case")
     parser.add_argument("--calibrate", action="store_true", help="measure where seeking pays (SEEK_COST_FRAMES)")
+    parser.add_argument("--json", metavar="PATH", default=None,
+                        help="where to record the run (default: results/bench/bench_video.json, none with --quick or "
+                             "--only; '' for nowhere)")
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory() as tmp:
+    path = (None if args.quick or args.only or args.calibrate else default_path("bench_video")) if args.json is None \
+        else args.json
+    with tempfile.TemporaryDirectory() as tmp, recording("bench_video", path) as record:
         folder = args.videos or Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)
         if args.calibrate:
@@ -239,8 +246,9 @@ def main(argv=None) -> str | None:
             paths = sorted({str(p) for _, p, *_ in grid_cells(sizes, durations, folder)})
             loader = run_loader(fns, paths, rounds=1 if args.quick else 3)
         text = report(rows, fns, loader)
-    print()
-    print(text)
+        record.add(cells=rows, loader=loader)
+        print()
+        print(text)
     return text
 
 

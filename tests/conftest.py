@@ -1,6 +1,10 @@
 import os
+import sys
+from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# benchmarks/*.py import their run record (benchmarks/record.py) as a script's sibling; the tests load them by path
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402

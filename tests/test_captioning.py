@@ -35,7 +35,9 @@ def test_the_finetuned_adapter_beats_the_base_model_on_colour(trained, synthetic
     tuned = caption_videos(load_adapter(config.model, result.adapter_dir), processor, videos, num_frames=4,
                            max_new_tokens=8, progress=False)
     assert attribute_accuracy(vanilla, refs)["colour"] == 0.0
-    assert attribute_accuracy(tuned, refs)["colour"] > 0.5
+    # Above chance (1 in 4 colours). Measured for training seeds 0-4 on 1 and 2 torch threads: 5/8 to 7/8 (the same on
+    # both thread counts), so the margin is two clips of eight.
+    assert attribute_accuracy(tuned, refs)["colour"] > 0.25
 
 
 def test_generation_is_greedy_and_stops_at_eos(tiny_checkpoints):

@@ -20,6 +20,7 @@ def test_runner_captions_scores_and_writes_the_table(trained, synthetic_data, tm
     samples = read_captions_csv(synthetic_data["test"])
     out = evaluate_models(config, samples)
     assert set(out.captions) == {"vanilla", "fine-tuned"} and all(len(c) == 8 for c in out.captions.values())
+    # vanilla emits noise (CIDEr 0); fine-tuned 1.17-2.52 for training seeds 0-4 on 1 and 2 threads
     assert out.scores["fine-tuned"]["CIDEr"] > out.scores["vanilla"]["CIDEr"]
     assert out.scores["fine-tuned"]["METEOR"] is not None
     rows = list(csv.DictReader(open(tmp_path / "captions.csv")))

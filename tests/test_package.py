@@ -110,3 +110,16 @@ def test_import_vidlm_and_its_subpackages_loads_neither_torch_nor_transformers()
             "vidlm.families\nprint(sorted(m for m in ('torch', 'transformers', 'peft', 'av') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT).stdout
     assert out.strip() == "[]"
+
+
+def test_the_readme_counts_the_tests_each_tier_runs():
+    """The README's test counts are what pytest collects: all of them for `make test-all`, those not marked slow for
+    `make test`."""
+    done = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-m", "slow", "-p", "no:cacheprovider",
+                           str(ROOT / "tests")], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    slow, total = map(int, re.search(r"(\d+)/(\d+) tests collected", done.stdout).groups())
+    readme = (ROOT / "README.md").read_text()
+    fast_said = re.search(r"`make test` runs the fast tier: (\d+) tests", readme)
+    all_said = re.search(r"`make test-all` runs all (\d+)", readme)
+    assert fast_said and all_said, "the README says how many tests each tier runs"
+    assert (int(fast_said.group(1)), int(all_said.group(1))) == (total - slow, total)

@@ -25,6 +25,7 @@ def test_dry_run_table_has_every_row(capsys):
     expected = {(label, name) for label in labels for name in bench.PIPELINES}
     assert {(r[0], r[4]) for r in main_rows} == expected
     assert {(r[0], r[2]) for r in worker_rows} == expected
+    by_worker = {(r[0], r[2]): r for r in worker_rows}
     for case, clip, shape, decoded, name, wall, cpu, ratio, per_core in main_rows:
         if case.split()[0] in ("llava-next-video", "video-llava", "llava-onevision", "internvl3"):
             frames = int(case.split()[1].rstrip("f"))
@@ -38,6 +39,13 @@ def test_dry_run_table_has_every_row(capsys):
     for case, clip, name, slow, fast in worker_rows:
         assert slow == "1"  # every pipeline feeds 0.58 samples/s at these sizes from one worker
         assert int(fast) > 1  # nothing decodes a million samples/s: more workers are asked for
+    # the summary: one row per case, the pipelines' figures as the full table has them
+    by = {(r[0], r[4]): r for r in main_rows}
+    assert [r[0] for r in rows[8]] == labels
+    for case, clip, decoded, tutorial, vidlm, cached, per_core, workers in rows[8]:
+        assert (tutorial, vidlm, cached) == tuple(by[case, name][5] for name in bench.PIPELINES)
+        assert per_core == f"{by[case, 'vidlm'][8]} ({by[case, 'vidlm+cache'][8]})" and decoded == by[case, "vidlm"][3]
+        assert workers == " / ".join(by_worker[case, "vidlm"][3:])
     checked = [line for line in resize_part.splitlines() if line.startswith("| ") and "px" in line]
     assert [line.split("|")[1].strip() for line in checked] == [
         label for label in labels if label.split()[0] in ("llava-next-video", "video-llava")]
