@@ -180,7 +180,8 @@ def internvl3(hidden, intermediate, layers, heads, kv_heads):
                        image_size=[448, 448], patch_size=[14, 14]))
         return InternVLConfig(
             text_config={**text, "model_type": "qwen2", "tie_word_embeddings": False},
-            vision_config={**vision, "layer_scale_init_value": 0.1, "use_qk_norm": False, "norm_type": "layer_norm"},
+            vision_config={**vision, "layer_scale_init_value": 0.1, "use_qk_norm": False, "norm_type": "layer_norm",
+                           "attention_bias": True},  # InternViT's qkv bias (the hub configs' attention_bias)
             image_token_id=250 if tiny else 151667, image_seq_length=4 if tiny else 256, tie_word_embeddings=False)
     return config
 

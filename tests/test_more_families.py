@@ -1,16 +1,15 @@
-"""LLaVA-OneVision, SmolVLM2 and InternVL3 on tiny checkpoints: labels on a real byte-level BPE vocabulary (Qwen's;
-see `family_tokenizer`), QLoRA lowering the loss, batched left-padded captions equal to one-at-a-time, and the
-budget count against the processor's real expansion (`test_families.py` covers the latter and 4-bit loading for
-every family)."""
+"""LLaVA-OneVision, SmolVLM2 and InternVL3 on tiny checkpoints: labels on a real byte-level BPE vocabulary (Qwen2's
+and Qwen2.5's own; see `family_tokenizer`), QLoRA lowering the loss, batched left-padded captions equal to
+one-at-a-time, and the budget count against the processor's real expansion (`test_families.py` covers the latter
+and 4-bit loading for every family)."""
 
-import copy
 import json
 
 import pytest
 import torch
 
 from helpers.models_fixtures import MORE_FAMILIES, family_checkpoints, random_frames  # noqa: F401  (fixture)
-from helpers.real_tokenizers import qwen_tokenizer  # noqa: F401  (session fixture)
+from helpers.real_tokenizers import qwen_backend
 from vidlm.collate import IGNORE_INDEX, TrainCollator, encode, show_supervised
 from vidlm.families import get_family
 from vidlm.prompts import format_prompt
@@ -22,17 +21,19 @@ ANSWERS = ["The red circle moves left.", "1999 was the year.", "红色的圆向�
 
 
 @pytest.fixture(scope="module")
-def family_tokenizer(qwen_tokenizer):  # noqa: F811
-    """{family: Qwen's real byte-level BPE vocabulary with the family's special tokens added}.
+def family_tokenizer():
+    """{family: a real byte-level BPE tokenizer with the family's special tokens added}.
 
-    LLaVA-OneVision and InternVL3 use Qwen2's vocabulary; SmolVLM2 has its own SmolLM2 byte-level BPE, which no
-    registry package ships, so Qwen's stands in as the closest real byte-level BPE vocabulary."""
+    LLaVA-OneVision: Qwen2's (three special tokens, then llava-hf's `<image>` 151646 and `<video>` 151647);
+    InternVL3: Qwen2.5's (22 special tokens, then `<img>` 151665, `</img>` 151666, `<IMG_CONTEXT>` 151667, as in
+    InternVL3-hf); SmolVLM2 has its own SmolLM2 byte-level BPE, which no registry package ships, so Qwen2.5's stands
+    in as the closest real byte-level BPE vocabulary."""
     from transformers import AddedToken, PreTrainedTokenizerFast
 
     tokenizers = {}
     for family in MORE_FAMILIES:
         fam = get_family(family)
-        backend = copy.deepcopy(qwen_tokenizer.backend_tokenizer)  # the session's tokenizer is shared
+        backend = qwen_backend("qwen2" if family == "llava-onevision" else "qwen2.5")
         backend.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in fam.tiny_special_tokens
                                     if backend.token_to_id(t) is None])
         roles = fam.token_roles
@@ -42,6 +43,19 @@ def family_tokenizer(qwen_tokenizer):  # noqa: F811
             extra_special_tokens={f"{r}_token": t for r, t in roles.items() if r not in ("bos", "eos", "pad")})
         tokenizers[family] = tokenizer
     return tokenizers
+
+
+def test_the_real_tokenizers_put_the_visual_tokens_at_the_hub_checkpoints_ids(family_tokenizer):
+    """The ids the hub configs point at (transformers' config defaults are the -hf checkpoints' values)."""
+    import transformers
+
+    onevision, internvl = family_tokenizer["llava-onevision"], family_tokenizer["internvl3"]
+    config = transformers.LlavaOnevisionConfig()
+    assert onevision.convert_tokens_to_ids(["<image>", "<video>"]) == [config.image_token_id, config.video_token_id]
+    assert onevision.convert_tokens_to_ids(["<image>", "<video>"]) == [151646, 151647]
+    assert internvl.convert_tokens_to_ids(["<img>", "</img>", "<IMG_CONTEXT>"]) == [151665, 151666, 151667]
+    assert internvl.convert_tokens_to_ids("<IMG_CONTEXT>") == transformers.InternVLConfig().image_token_id
+    assert internvl.convert_tokens_to_ids("<|im_end|>") == onevision.convert_tokens_to_ids("<|im_end|>") == 151645
 
 
 # What the template writes between the generation prompt and the answer: the model's first supervised token.
@@ -117,7 +131,7 @@ def test_left_padded_batched_captions_equal_one_at_a_time(trained_family, synthe
 
 def reference_processor(family: str, tokenizer):
     """The processor with the hub checkpoint's video settings (from the real classes' defaults and the hub
-    processor_config values), on the stand-in vocabulary: what a clip at the family's defaults costs."""
+    processor_config values), on the real vocabulary: what a clip at the family's defaults costs."""
     import transformers
 
     if family == "llava-onevision":

@@ -1,4 +1,4 @@
-"""The Qwen-VL families end to end on tiny checkpoints: labels on Qwen's real byte-level BPE vocabulary, packed
+"""The Qwen-VL families end to end on tiny checkpoints: labels on Qwen2.5's real tokenizer, packed
 video inputs of different frame counts and sizes in one batch, QLoRA lowering the loss, batched captions equal to
 one-at-a-time, and `vidlm caption`.
 """
@@ -23,16 +23,13 @@ ANSWERS = ["The red circle moves left.", "1999 was the year.", "红色的圆向�
 
 @pytest.fixture(scope="module")
 def qwen_vl_tokenizer(qwen_tokenizer):  # noqa: F811
-    """Qwen's real vocabulary with the VL special tokens at their real ids (151646 … 151656)."""
-    from transformers import AddedToken
-
+    """Qwen2.5's real tokenizer: the VL special tokens are its own, at their real ids (151643 … 151656; Qwen3-VL's
+    tokenizer has the same and more after 151664)."""
     from vidlm.families.qwen2_5_vl import SPECIAL_TOKENS
 
-    tokenizer = qwen_tokenizer
-    new = [t for t in SPECIAL_TOKENS if t not in tokenizer.get_vocab()]
-    tokenizer.add_tokens([AddedToken(t, special=True, normalized=False) for t in new], special_tokens=True)
-    assert tokenizer.convert_tokens_to_ids("<|video_pad|>") == 151656  # as in Qwen2-VL's tokenizer.json
-    return tokenizer
+    assert qwen_tokenizer.convert_tokens_to_ids(list(SPECIAL_TOKENS)) == list(range(151643, 151657))
+    assert qwen_tokenizer.convert_tokens_to_ids("<|video_pad|>") == 151656  # as in Qwen2-VL's tokenizer.json
+    return qwen_tokenizer
 
 
 def expected_labels(tokenizer, ids: list[int], generation_prompts: list[str]) -> list[int]:

@@ -27,14 +27,18 @@ def caption_videos(model, processor, videos: list, prompt: str | list[str] = DEF
     """One caption per video (paths, `VideoClip`s or frame arrays [T, H, W, 3]), in input order.
 
     prompt: one instruction for all videos, or one per video (rows of different lengths are left-padded).
-    num_frames: frames sampled from each path by the family's policy (None: the family's default).
+    num_frames: frames sampled from each path by the family's policy (None: the family's default, fewer where the
+        checkpoint's context needs it: `vidlm.budget.default_frames`).
     family: the model's family when the caller has it; else read from the model's config.
     """
+    from vidlm.budget import default_frames
     from vidlm.collate import generation_batch
     from vidlm.families import family_of
     from vidlm.runtime.progress import tqdm
     from vidlm.prompts import format_prompt
     family = family or family_of(model.config)
+    if num_frames is None:
+        num_frames = default_frames(family, model.config)
     prompts = [prompt] * len(videos) if isinstance(prompt, str) else list(prompt)
     if len(prompts) != len(videos):
         raise ValueError(f"{len(prompts)} prompts for {len(videos)} videos")

@@ -242,10 +242,17 @@ def visual_tokens(processor, family, num_frames: int, height: int, width: int) -
     patch merging and frame timestamps are counted as the model will see them. Counted in place of the one
     placeholder token the prompt text has: a sample's length is its text tokens − 1 + this.
     """
+    from transformers.utils import logging as hf_logging
+
     blank = np.zeros((num_frames, height, width, 3), dtype=np.uint8)
     text = processor.video_token
-    # As tensors: SmolVLM's processor reads the frame count from its pixel tensor's shape.
-    ids = processor(text=[text], **video_inputs(processor, family, [blank]), return_tensors="pt")["input_ids"][0]
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # a count past the tokenizer's model_max_length is what a budget check is for
+    try:
+        # As tensors: SmolVLM's processor reads the frame count from its pixel tensor's shape.
+        ids = processor(text=[text], **video_inputs(processor, family, [blank]), return_tensors="pt")["input_ids"][0]
+    finally:
+        hf_logging.set_verbosity(verbosity)
     return len(ids) - len(processor.tokenizer(text)["input_ids"]) + 1
 
 
@@ -328,16 +335,33 @@ def token_budget(processor, family, num_frames: int, prompts: list[Prompt], max_
                        family.name, num_frames, processor.tokenizer)
 
 
+def context_length(model_config) -> int:
+    """The longest sequence (prompt, visual tokens and generated tokens together) the language model handles: its
+    `max_position_embeddings`, times the factor of a rope scaling that stretches positions (linear, dynamic NTK,
+    YaRN, LongRoPE) — LLaVA-NeXT-Video-7B's `linear` ×2.5 makes its 4,096 positions 10,240. Qwen's `mrope` and
+    `default` add none."""
+    text = getattr(model_config, "text_config", None) or model_config
+    positions = int(text.max_position_embeddings)
+    rope = getattr(text, "rope_parameters", None) or getattr(text, "rope_scaling", None) or {}
+    kind = rope.get("rope_type", rope.get("type"))
+    factor = rope.get("factor")
+    if kind in ("linear", "dynamic", "yarn", "longrope") and factor and factor > 1:
+        base = rope.get("original_max_position_embeddings") or positions
+        return max(positions, int(base * factor))
+    return positions
+
+
 def check_token_budget(processor, model_config, family, num_frames: int, prompts: list[Prompt],
                        max_length: int | None = None, ids: list[str] | None = None,
                        video_sizes: list[tuple[int, int]] | None = None) -> TokenBudget:
     """Raise `TokenBudgetError` unless every prompt fits: the processor's visual tokens + text ≤ max_length.
 
-    `max_length` defaults to the language model's `max_position_embeddings`. The message says which samples do not
+    `max_length` defaults to the language model's context (`context_length`: its positions, rope scaling
+    included). The message says which samples do not
     fit and what to change (fewer frames, a larger max_length, shorter text).
     """
     if max_length is None:
-        max_length = model_config.text_config.max_position_embeddings
+        max_length = context_length(model_config)
     budget = token_budget(processor, family, num_frames, prompts, max_length, ids, video_sizes)
     if budget.over:
         worst = budget.totals.index(budget.longest)

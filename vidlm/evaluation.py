@@ -27,7 +27,10 @@ def evaluate_models(config: EvaluateConfig, samples: list[Sample], references: l
     references: the reference captions of each sample; by default each sample's own answer.
     """
     from vidlm.adapters import load_adapter
+    from vidlm.budget import check_before_loading
     from vidlm.captioning import caption_videos
+    from vidlm.families import family_for
+    from vidlm.prompts import format_prompt
     from vidlm.viewing.compare import write_comparison
     from vidlm.metrics.scores import score_captions
     from vidlm.models import load_model, load_options, load_processor
@@ -46,6 +49,10 @@ def evaluate_models(config: EvaluateConfig, samples: list[Sample], references: l
     options = load_options(config.gpus_per_process, config.max_memory_gib, config.attn_implementation)
     processor = load_processor(config.model)
     videos = [s.video for s in samples]
+    family = family_for(config.model)
+    check_before_loading(config.model, processor, family, config.num_frames,
+                         format_prompt(family, prompt, processor=processor).text, config.max_new_tokens,
+                         [(s.id, s.video) for s in samples])  # before any weight loads
     models = {"vanilla": lambda: load_model(config.model, quantization=config.quantization, **options)}
     if config.adapter:
         models["fine-tuned"] = lambda: load_adapter(config.model, config.adapter, quantization=config.quantization,

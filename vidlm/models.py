@@ -17,12 +17,11 @@ Attention = Literal["sdpa", "eager", "flash_attention_2"]
 
 
 def compute_dtype():
-    """bfloat16 on GPUs that support it, float16 on older GPUs, float32 on CPU."""
-    import torch
+    """bfloat16 on GPUs that support it natively, float16 on older GPUs (T4, V100), float32 on CPU
+    (`vidlm.precision`)."""
+    from vidlm.precision import this_machine
 
-    if torch.cuda.is_available():
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.float32
+    return this_machine().torch_dtype
 
 
 def quantization_config(family: Family, quantization: Quantization, dtype=None):
@@ -140,6 +139,25 @@ def load_model(model_id: str, quantization: Quantization = "4bit", dtype=None, d
     return model
 
 
+def sample_as_trained(processor, family: Family):
+    """Make the processor's video settings those the family's checkpoints were trained with, where the hub files
+    leave them looser. Qwen2.5-VL's hub repos have no video_preprocessor_config.json, so their video processor takes
+    the image settings (up to 16,384 cells of 28² px a frame: 19,136 tokens for 32 frames of 720p); qwen-vl-utils,
+    which the checkpoints trained with, caps each frame at 768 cells and the clip at a total pixel budget
+    (`cap_pixels_per_frame`): 11,520 tokens for the same clip."""
+    video = getattr(processor, "video_processor", None)
+    if video is None:
+        return processor
+    if getattr(video, "cap_pixels_per_frame", False) is None:
+        video.cap_pixels_per_frame = True
+    budget = family.sampling.max_pixels
+    size = getattr(video, "size", None)
+    if budget and family.sampling.pixels_over == "frame" and size is not None and size.get("longest_edge"):
+        if size["longest_edge"] > budget:
+            video.size = {**{k: v for k, v in dict(size).items() if v is not None}, "longest_edge": budget}
+    return processor
+
+
 def load_processor(model_id: str, trust_remote_code: bool = False, family: Family | None = None):
     """The family's processor for `model_id` (as for `load_model`), with a pad token and left padding."""
     import transformers
@@ -148,9 +166,7 @@ def load_processor(model_id: str, trust_remote_code: bool = False, family: Famil
     processor = getattr(transformers, family.processor_class).from_pretrained(
         resolve_model_id(model_id), trust_remote_code=trust_remote_code
     )
-    video = getattr(processor, "video_processor", None)
-    if video is not None and getattr(video, "cap_pixels_per_frame", False) is None:
-        video.cap_pixels_per_frame = True  # Qwen: the per-frame cap of qwen-vl-utils, which the checkpoints trained with
+    sample_as_trained(processor, family)
     tokenizer = processor.tokenizer
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.unk_token or tokenizer.eos_token

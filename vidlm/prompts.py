@@ -56,7 +56,8 @@ class Prompt:
     """Prompt text and, per answer, the [start, end) character span the model is trained to produce.
 
     `text[:start]` is that answer's generation prompt (the text `format_prompt` gives without the answer, ending
-    with `ASSISTANT:`); `text[start:end]` is the separator space, the answer and its EOS.
+    with `ASSISTANT:`) and `text[start:end]` the separator space, the answer and its EOS — or, where a chat template
+    renders an answered turn other than as its generation prompt continued, `text[start:end]` is the answer and EOS.
     """
 
     text: str
@@ -75,10 +76,13 @@ def format_prompt(
     answer: str | None = None,
     history: list[tuple[str, str]] | tuple = (),
     processor=None,
+    system: str | None = None,
 ) -> Prompt:
     """The prompt for one video: earlier (question, answer) turns, then `instruction`, then `answer` if given.
 
-    Without an answer the text ends where the model starts generating (`... ASSISTANT:`).
+    Without an answer the text ends where the model starts generating (`... ASSISTANT:`). `system`: a system
+    message first (the chat template's system turn; in the documented form, the text before the first `USER:`);
+    None leaves what the template does without one (Qwen's templates add a default system turn).
 
     >>> format_prompt("video-llava", "Describe the video.", "a red circle moves left").text
     'USER: <video>Describe the video. ASSISTANT: a red circle moves left</s>'
@@ -92,12 +96,15 @@ def format_prompt(
             raise ValueError(f"Turn {i}: an earlier turn needs a non-empty answer, got {reply!r}")
     if answer is not None and (not isinstance(answer, str) or not answer.strip()):
         raise ValueError(f"The answer must be non-empty text or None, got {answer!r}")
+    if system is not None and (not isinstance(system, str) or not system.strip()):
+        raise ValueError(f"The system message must be non-empty text or None, got {system!r}")
     turns = [(q.strip(), a.strip() if a is not None else None) for q, a in turns]
+    system = system.strip() if system is not None else None
     eos = _eos(processor)
     template = getattr(processor, "chat_template", None) if processor is not None else None
     if template:
-        return _with_template(processor, turns, eos)
-    return _documented(fam, turns, eos)
+        return _with_template(processor, turns, eos, system)
+    return _documented(fam, turns, eos, system)
 
 
 def _eos(processor) -> str:
@@ -106,11 +113,11 @@ def _eos(processor) -> str:
     return eos or "</s>"
 
 
-def _documented(fam: Family, turns, eos: str) -> Prompt:
+def _documented(fam: Family, turns, eos: str, system: str | None = None) -> Prompt:
     if fam.video_placeholder is None:
         raise ValueError(f"{fam.name} has no prompt form but its chat template: pass its processor, with its "
                          "chat_template set")
-    text, spans = "", []
+    text, spans = f"{system} " if system else "", []
     for i, (question, reply) in enumerate(turns):
         text += f"USER: {fam.video_placeholder if i == 0 else ''}{question} ASSISTANT:"
         if reply is not None:
@@ -119,13 +126,16 @@ def _documented(fam: Family, turns, eos: str) -> Prompt:
     return Prompt(text, spans)
 
 
-def _messages(turns, upto: int, with_last_answer: bool) -> list[dict]:
-    messages = []
+def _messages(turns, upto: int, with_last_answer: bool, system: str | None = None, answers=None) -> list[dict]:
+    """Chat messages of the first `upto` turns (video first in the first user turn); `answers` replaces each
+    turn's answer text (the markers `_with_template` finds)."""
+    messages = [{"role": "system", "content": [{"type": "text", "text": system}]}] if system else []
     for i, (question, reply) in enumerate(turns[:upto]):
         content = [{"type": "video"}] if i == 0 else []
         messages.append({"role": "user", "content": [*content, {"type": "text", "text": question}]})
         if reply is not None and (i < upto - 1 or with_last_answer):
-            messages.append({"role": "assistant", "content": [{"type": "text", "text": reply}]})
+            text = answers[i] if answers is not None else reply
+            messages.append({"role": "assistant", "content": [{"type": "text", "text": text}]})
     return messages
 
 
@@ -133,29 +143,49 @@ def _render(processor, messages, add_generation_prompt: bool) -> str:
     return processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
 
 
-def _with_template(processor, turns, eos: str) -> Prompt:
-    """Render with the chat template, find each answer after its generation prompt, and put EOS after it."""
+def _marker(i: int) -> str:
+    """A stand-in answer no template or text contains (private-use code points)."""
+    return f"\ue000{i}\ue001"
+
+
+def _with_template(processor, turns, eos: str, system: str | None = None) -> Prompt:
+    """Render with the chat template, find each answer, and put EOS after it.
+
+    The conversation is rendered once with a marker in place of each answer, so an answer is found wherever the
+    template puts it, even where an answered assistant turn does not continue the generation prompt (LLaVA-OneVision's
+    hub template renders `<|im_start|>assistant \n{answer}` but prompts with `<|im_start|>assistant\n`). An answer's
+    supervised span starts at the end of its generation prompt where the rendered text continues it (LLaVA's
+    `ASSISTANT:` + ` {answer}`: the separator space belongs to the answer's first token), else at the answer itself.
+    """
     answered_last = turns[-1][1] is not None
-    text = _render(processor, _messages(turns, len(turns), True), add_generation_prompt=not answered_last)
-    spans = []  # (end of the generation prompt, end of the answer) in `text`
+    markers = [_marker(i) for i in range(len(turns))]
+    text = _render(processor, _messages(turns, len(turns), True, system, markers),
+                   add_generation_prompt=not answered_last)
+    spans, pieces, cursor = [], [], 0  # spans: (start, end of answer) in the text with answers in place
     for i, (_, reply) in enumerate(turns):
         if reply is None:
             continue
-        prefix = _render(processor, _messages(turns, i + 1, False), add_generation_prompt=True)
-        rest = text[len(prefix):]
-        start = len(prefix) + len(rest) - len(rest.lstrip(" "))  # the answer follows the separator space
-        if not text.startswith(prefix) or not text.startswith(reply, start):
+        at = text.find(markers[i], cursor)
+        if at < 0 or text.count(markers[i]) != 1:
             raise ValueError(
-                "The processor's chat template does not render answers verbatim after its generation prompt, so "
-                "the supervised tokens cannot be located; set `processor.chat_template = None` to use the "
-                "family's documented prompt format instead."
+                "The processor's chat template does not render each answer once and verbatim, so the supervised "
+                "tokens cannot be located; set `processor.chat_template = None` to use the family's documented "
+                "prompt format instead."
             )
-        spans.append((len(prefix), start + len(reply)))
+        pieces.append(text[cursor:at])
+        before = "".join(pieces)
+        prompt = _render(processor, _messages(turns, i + 1, False, system), add_generation_prompt=True)
+        continues = before.startswith(prompt) and not before[len(prompt):].strip(" ")
+        spans.append((len(prompt) if continues else len(before), len(before) + len(reply)))
+        pieces.append(reply)
+        cursor = at + len(markers[i])
+    pieces.append(text[cursor:])
+    text = "".join(pieces)
     # Put EOS after each answer unless the template wrote it; every span then ends after the EOS.
     pieces, shifted, cursor, shift = [], [], 0, 0
-    for prompt_end, end in spans:
+    for start, end in spans:
         pieces.append(text[cursor:end])
-        shifted.append((prompt_end + shift, end + shift + len(eos)))
+        shifted.append((start + shift, end + shift + len(eos)))
         if not text.startswith(eos, end):
             pieces.append(eos)
             shift += len(eos)

@@ -60,9 +60,11 @@ def _finetune(config: FinetuneConfig, train_samples: list[Sample], callbacks, ve
     from vidlm.checkpoints import CompleteCheckpoints, newest_complete, resume_checkpoint
     from vidlm.collate import TrainCollator, check_token_budget
     from vidlm.data.samples import VideoTextDataset
-    from vidlm.families import family_for
+    from vidlm.budget import default_frames
+    from vidlm.families import family_for, model_id
     from vidlm.lora import LoraSettings, apply_lora
-    from vidlm.models import load_model, load_processor
+    from vidlm.models import load_config, load_model, load_processor
+    from vidlm.precision import this_machine, trainable_in_float32
     from vidlm.runtime.progress import live_notebook
     from vidlm.runtime.runinfo import write_run_record
 
@@ -83,19 +85,21 @@ def _finetune(config: FinetuneConfig, train_samples: list[Sample], callbacks, ve
     set_seed(config.seed)
     family = family_for(config.model)  # resolved once; passed to everything below
     processor = load_processor(config.model, family=family)
+    num_frames = config.num_frames or default_frames(family, load_config(model_id(config.model)))
     if verbose:  # memory known before any weight loads (vidlm.memory)
         from vidlm.memory import estimate_memory, visible_gpu_gib
 
         estimate = estimate_memory(
-            config.model, num_frames=family.sampling.frames(config.num_frames), batch_size=config.batch_size,
+            config.model, num_frames=num_frames, batch_size=config.batch_size,
             quantization=config.quantization, lora_r=config.lora_r, lora_target_modules=config.lora_target_modules,
             gradient_checkpointing=config.gradient_checkpointing, train_projector=config.train_projector,
             gpu_gib=visible_gpu_gib())
         print(estimate)
         if not estimate.fits:
             warnings.warn(f"The estimate exceeds this GPU's memory:\n{estimate}", ResourceWarning, stacklevel=2)
-    model = load_model(config.model, quantization=config.quantization, family=family)
-    dataset = VideoTextDataset(train_samples, processor, family, config.num_frames, cache=config.cache_features,
+    precision = this_machine()
+    model = load_model(config.model, quantization=config.quantization, dtype=precision.torch_dtype, family=family)
+    dataset = VideoTextDataset(train_samples, processor, family, num_frames, cache=config.cache_features,
                                feature_cache=config.feature_cache_dir)
     budget = check_token_budget(processor, model.config, family, dataset.num_frames,
                                 [dataset.prompt(s) for s in train_samples], config.max_length,
@@ -108,35 +112,10 @@ def _finetune(config: FinetuneConfig, train_samples: list[Sample], callbacks, ve
     model = apply_lora(model, LoraSettings(config.lora_r, config.lora_alpha, config.lora_dropout,
                                            config.lora_target_modules, config.train_projector,
                                            config.gradient_checkpointing), family, verbose=verbose)
+    trainable_in_float32(model, precision)  # before the optimizer takes the parameters
     optimizer = torch.optim.AdamW(_param_groups(model, family, config), weight_decay=config.weight_decay)
-    save_every = config.save_every_steps
-    settings = dict(
-        output_dir=str(out / "checkpoints"),
-        per_device_train_batch_size=config.batch_size,
-        gradient_accumulation_steps=config.gradient_accumulation_steps,
-        learning_rate=config.learning_rate,
-        max_steps=config.max_steps,
-        num_train_epochs=config.num_epochs,
-        warmup_steps=config.warmup_steps,
-        lr_scheduler_type="cosine_with_min_lr" if config.min_lr_ratio > 0 else config.lr_scheduler,
-        lr_scheduler_kwargs={"min_lr_rate": config.min_lr_ratio} if config.min_lr_ratio > 0 else {},
-        max_grad_norm=config.max_grad_norm,
-        logging_steps=config.logging_steps,
-        save_strategy="steps" if save_every else "no",
-        save_steps=save_every or 500,
-        save_total_limit=2,
-        seed=config.seed,
-        bf16=getattr(model, "dtype", None) == torch.bfloat16,
-        report_to="none",
-        remove_unused_columns=False,  # the collator needs pixel_values_videos
-        dataloader_pin_memory=torch.cuda.is_available(),
-        **loader_settings(config.num_workers, torch.cuda.is_available(), config.cache_features),
-        disable_tqdm=not verbose,
-        # On CPU-only machines accelerate runs torchrun's processes as gloo DDP only when told to use the CPU;
-        # otherwise each process would train alone on its full copy of the data.
-        use_cpu=not torch.cuda.is_available(),
-    )
-    args = TrainingArguments(**{**settings, **config.extra_training_args})  # extra_training_args win
+    args = TrainingArguments(**{**training_settings(config, out, precision, torch.cuda.is_available(), verbose),
+                                **config.extra_training_args})  # extra_training_args win
     checkpoints = CompleteCheckpoints()
     callbacks = [*(callbacks or []), checkpoints]
     # Under papermill the Trainer's HTML table reaches no log: the loss goes out as text lines instead of the table.
@@ -177,11 +156,42 @@ def _finetune(config: FinetuneConfig, train_samples: list[Sample], callbacks, ve
         def write_record():
             write_run_record(record, config, family=family.name, sampling=family.sampling.record(dataset.num_frames),
                              train_samples=len(train_samples), train_seconds=round(seconds, 1),
-                             resumed_from=resume_from, world_size=trainer.args.world_size,
+                             resumed_from=resume_from, world_size=trainer.args.world_size, precision=precision.dtype,
                              steps_trained=trainer.state.global_step, epochs_trained=trainer.state.epoch,
                              log_history=trainer.state.log_history)
         _publish_adapter(model, processor, adapter_dir, write_record)
     return FinetuneResult(adapter_dir, record, trainer.state.log_history, model, seconds)
+
+
+def training_settings(config: FinetuneConfig, out: Path, precision, cuda: bool, verbose: bool = True) -> dict:
+    """The TrainingArguments fields a run sets (before `extra_training_args`), for this machine's `precision`
+    (`vidlm.precision`) and whether it has a GPU."""
+    return dict(
+        output_dir=str(out / "checkpoints"),
+        per_device_train_batch_size=config.batch_size,
+        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        learning_rate=config.learning_rate,
+        max_steps=config.max_steps,
+        num_train_epochs=config.num_epochs,
+        warmup_steps=config.warmup_steps,
+        lr_scheduler_type="cosine_with_min_lr" if config.min_lr_ratio > 0 else config.lr_scheduler,
+        lr_scheduler_kwargs={"min_lr_rate": config.min_lr_ratio} if config.min_lr_ratio > 0 else {},
+        max_grad_norm=config.max_grad_norm,
+        logging_steps=config.logging_steps,
+        save_strategy="steps" if config.save_every_steps else "no",
+        save_steps=config.save_every_steps or 500,
+        save_total_limit=2,
+        seed=config.seed,
+        **precision.trainer_args(),  # bf16 autocast, fp16 autocast + loss scaling, or neither (CPU)
+        report_to="none",
+        remove_unused_columns=False,  # the collator needs pixel_values_videos
+        dataloader_pin_memory=cuda,
+        **loader_settings(config.num_workers, cuda, config.cache_features),
+        disable_tqdm=not verbose,
+        # On CPU-only machines accelerate runs torchrun's processes as gloo DDP only when told to use the CPU;
+        # otherwise each process would train alone on its full copy of the data.
+        use_cpu=not cuda,
+    )
 
 
 _SETTINGS = "run_settings.json"  # in output_dir: what the run there trains with, to refuse another run mixing in

@@ -55,3 +55,20 @@ def test_kill_during_write_never_leaves_final_name(tmp_path):
     result = subprocess.run([sys.executable, "-c", script])
     assert result.returncode == -9
     assert not target.exists()
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_a_written_file_has_the_permissions_open_would_give(tmp_path, umask):
+    """The temporary file mkstemp makes is 0600; the final file gets 0666 less the umask, as `open(..., "w")` gives
+    (0644 under the usual 022), so results can be shared like any other file."""
+    import stat
+
+    previous = os.umask(umask)
+    try:
+        write_text(tmp_path / "metrics.json", "{}")
+        with open(tmp_path / "plain.json", "w") as f:
+            f.write("{}")
+    finally:
+        os.umask(previous)
+    modes = {name: stat.S_IMODE((tmp_path / name).stat().st_mode) for name in ("metrics.json", "plain.json")}
+    assert modes["metrics.json"] == modes["plain.json"] == 0o666 & ~umask

@@ -42,7 +42,7 @@ class FinetuneConfig(ModelSettings):
     max_grad_norm: float = setting(1.0, "gradient clipping norm; 0: no clipping", ge=0)
     gradient_checkpointing: bool = setting(True, "recompute activations in the backward pass (less memory, slower)")
     max_length: int | None = setting(None, "longest sequence in tokens; default: the language model's "
-                                           "max_position_embeddings", ge=1)
+                                           "context (max_position_embeddings, rope scaling included)", ge=1)
     cache_features: bool = setting(False, "keep processed clips in memory after the first epoch (small datasets "
                                           "only)")
     feature_cache_dir: str | None = setting(None, "keep processed clips on disk across runs (vidlm.feature_cache)",

@@ -24,7 +24,8 @@ class ModelSettings(Config):
     quantization: Quantization = setting("4bit", "how the base model's weights are loaded (4bit = QLoRA)")
     num_frames: int | None = setting(None, "frames taken from each video (spread uniformly, or at the family's "
                                            "frames per second up to this many); default: the family's own, e.g. 8 for "
-                                           "Video-LLaVA, 32 for LLaVA-NeXT-Video", ge=1)
+                                           "Video-LLaVA, 32 for LLaVA-NeXT-Video (fewer where the checkpoint's "
+                                           "context needs it: 26 for the 34B)", ge=1)
 
 
 @dataclass

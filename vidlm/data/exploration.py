@@ -71,12 +71,12 @@ def dataset_stats(samples: list, scans=None, tokenizer=None) -> DatasetStats:
 
 def token_budget(samples: list, model: str, num_frames: int | None = None, max_length: int | None = None):
     """How many tokens each sample needs with `model`'s processor and family at `num_frames` frames (None: the
-    family's default), and which do not fit `max_length` (default: the language model's max_position_embeddings):
+    family's default), and which do not fit `max_length` (default: the language model's context, `vidlm.collate.context_length`):
     a `vidlm.collate.TokenBudget`, the same count the training check makes. Loads only the processor and the config,
     no weights; for a family that resizes by the video's size, reads one frame of each video."""
     from transformers import AutoConfig
 
-    from vidlm.collate import token_budget as count
+    from vidlm.collate import context_length, token_budget as count
     from vidlm.data.samples import VideoTextDataset
     from vidlm.families import family_of, model_id
     from vidlm.models import load_processor
@@ -86,7 +86,7 @@ def token_budget(samples: list, model: str, num_frames: int | None = None, max_l
     config = AutoConfig.from_pretrained(model)
     family = family_of(config)
     if max_length is None:
-        max_length = config.text_config.max_position_embeddings
+        max_length = context_length(config)
     dataset = VideoTextDataset(samples, processor, family, num_frames)
     return count(processor, family, dataset.num_frames, [dataset.prompt(s) for s in samples], max_length,
                  ids=[s.id for s in samples], video_sizes=dataset.video_sizes())

@@ -157,6 +157,14 @@ def family_for(model: str) -> Family:
     return family_of(AutoConfig.from_pretrained(model))
 
 
+def hub_template(name: str) -> str:
+    """The chat template text of a family's hub checkpoints, as the hub has it (`templates/<name>.jinja`; where
+    each came from: tests/hub_snapshots/<owner>--<name>/SOURCES.json)."""
+    from pathlib import Path
+
+    return (Path(__file__).parent / "templates" / f"{name}.jinja").read_text(encoding="utf-8")
+
+
 def tiny_backbones(ids: dict):
     """The tiny language model (Llama, hidden 128, 2 layers) and vision tower (CLIP, 64 px, patch 8) the LLaVA-style
     families' tiny checkpoints are built from; `ids` holds the tokenizer's vocab size and special token ids."""

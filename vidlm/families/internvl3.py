@@ -5,26 +5,16 @@ Videos as in the model card's video example: 8 uniformly sampled segments, each 
 taken as one tile without dynamic tiling: 32×32 patches pixel-shuffled to 16×16 = 256 `<IMG_CONTEXT>` tokens per
 frame, written as `Frame1: <img>…</img>` lines, so a clip costs frames × (256 + 2 + the `FrameN: ` label's tokens)
 + the newlines between frames, whatever the video's size.
-Prompt: the chat template only (`<|im_start|>system\\n…<|im_end|>\\n<|im_start|>user\\n<video>\\n{text}<|im_end|>\\n
-<|im_start|>assistant\\n{answer}<|im_end|>`); an answer ends with `<|im_end|>`, the checkpoints' EOS.
+Prompt: the chat template only (`<|im_start|>user\\n<video>\\n{text}<|im_end|>\\n<|im_start|>assistant\\n{answer}
+<|im_end|>`, no default system turn); an answer ends with `<|im_end|>`, the checkpoints' EOS.
 """
 
-from vidlm.families import LANGUAGE_MODEL_LINEARS, Family, Sampling
+from vidlm.families import LANGUAGE_MODEL_LINEARS, Family, Sampling, hub_template
 
-# Reconstructed from InternVL's `internvl2_5` conversation template (the one InternVL3 was trained with: its
-# default system message, then `<|im_start|>{role}\n…<|im_end|>\n` turns) with media written as the -hf processor
-# expects them: `<video>\n` (or `<image>\n`) before the text of a turn.
-SYSTEM = ("你是书生·万象，英文名是InternVL，是由上海人工智能实验室、清华大学及多家合作单位联合开发的多模态大语言模型。")
-CHAT_TEMPLATE = (
-    "{% for message in messages %}{% if loop.first and message['role'] != 'system' %}"
-    "<|im_start|>system\n" + SYSTEM + "<|im_end|>\n{% endif %}"
-    "<|im_start|>{{ message['role'] }}\n"
-    "{% if message['content'] is string %}{{ message['content'] }}{% else %}"
-    "{% for content in message['content'] %}{% if content['type'] == 'image' %}{{ '<image>\n' }}"
-    "{% elif content['type'] == 'video' %}{{ '<video>\n' }}{% elif content['type'] == 'text' %}{{ content['text'] }}"
-    "{% endif %}{% endfor %}{% endif %}<|im_end|>\n{% endfor %}"
-    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
+# The hub chat template of OpenGVLab/InternVL3-1B-hf (templates/internvl3.jinja; source:
+# tests/hub_snapshots/…/SOURCES.json): no default system turn, `<|im_start|>{role}\n…<|im_end|>\n` turns, a video as
+# `<video>\n` and an image as `<IMG_CONTEXT>\n` before the text of a turn.
+CHAT_TEMPLATE = hub_template("internvl3")
 
 # Qwen2.5's chat tokens, then the tokens InternVL adds for images and videos.
 SPECIAL_TOKENS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<img>", "</img>", "<IMG_CONTEXT>", "<video>")

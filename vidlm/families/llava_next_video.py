@@ -1,25 +1,19 @@
-"""LLaVA-NeXT-Video (`llava-hf/LLaVA-NeXT-Video-7B-hf`): CLIP ViT-L/14-336 + Vicuna-7B, frames pooled 2x2.
+"""LLaVA-NeXT-Video (`llava-hf/LLaVA-NeXT-Video-7B-hf`, `-34B-hf`): CLIP ViT-L/14-336 + Vicuna-7B (34B:
+Nous-Hermes-2-Yi-34B), frames pooled 2x2.
 
 Trained on 32 uniformly sampled frames at 336 px: 24×24 patches average-pooled to 12×12 = 144 tokens per frame.
-Prompt: `USER: <video>\\n{text} ASSISTANT:`; the hub processor carries a chat template of that form.
+The 7B's linear rope scaling (×2.5) stretches its 4,096 positions to 10,240, which hold the 32 frames; the 34B has
+4,096 and gets 26 by default (`vidlm.budget.default_frames`).
+Prompt: `USER: <video>\\n{text} ASSISTANT:`, the 7B's hub chat template (the 34B's is ChatML: every checkpoint
+renders with its own processor's template).
 """
 
-from vidlm.families import LANGUAGE_MODEL_LINEARS, Family, Sampling, tiny_backbones
+from vidlm.families import LANGUAGE_MODEL_LINEARS, Family, Sampling, hub_template, tiny_backbones
 
-# The hub processor's chat template: transformers' convert_llava_next_video_weights_to_hf.py (`chat_vicuna`, system
-# text, then images) with videos rendered as `<video>\n` after the images, as the hub processor renders them
-# (transformers' processor test: `USER: <video>\nWhat is shown in this video? ASSISTANT:`). An assistant turn is
-# `ASSISTANT: {answer} `; the checkpoint's EOS is not in the template, so vidlm adds it after each answer.
-CHAT_TEMPLATE = (
-    "{% for message in messages %}"
-    "{% if message['role'] == 'system' %}{{ message['content'][0]['text'] }}"
-    "{% else %}{{ message['role'].upper() + ': '}}{% endif %}"
-    "{% for content in message['content'] | selectattr('type', 'equalto', 'image') %}{{ '<image>\\n' }}{% endfor %}"
-    "{% for content in message['content'] | selectattr('type', 'equalto', 'video') %}{{ '<video>\\n' }}{% endfor %}"
-    "{% for content in message['content'] | selectattr('type', 'equalto', 'text') %}{{ content['text'] + ' '}}"
-    "{% endfor %}{% endfor %}"
-    "{% if add_generation_prompt %}{{ 'ASSISTANT:' }}{% endif %}"
-)
+# The hub chat template of llava-hf/LLaVA-NeXT-Video-7B-hf (templates/llava_next_video.jinja; source and confidence:
+# tests/hub_snapshots/llava-hf--LLaVA-NeXT-Video-7B-hf/SOURCES.json): `USER: <video>\n{text} ASSISTANT:`; an assistant
+# turn is `ASSISTANT: {answer} `. The checkpoint's EOS is not in the template, so vidlm adds it after each answer.
+CHAT_TEMPLATE = hub_template("llava_next_video")
 
 
 def tiny_config(ids: dict):

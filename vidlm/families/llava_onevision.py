@@ -4,28 +4,18 @@ so400m-patch14-384 + a two-layer MLP projector + a Qwen2 language model.
 Trained on videos of 32 uniformly sampled frames (the OneVision paper's video stage), every frame resized to
 384×384: 27×27 patches bilinearly pooled to 14×14 = 196 tokens per frame, plus one newline token per clip, so a
 clip costs frames × 196 + 1 tokens whatever the video's size (the processor resizes, it does not tile videos).
-Prompt: the chat template only (`<|im_start|>user <video>\\n{text}<|im_end|>\\n<|im_start|>assistant\\n{answer}
-<|im_end|>`); an answer ends with `<|im_end|>`, the checkpoints' EOS.
+Prompt: the chat template only (`<|im_start|>user <video>\\n{text}<|im_end|><|im_start|>assistant\\n` to generate;
+an answered turn is `<|im_start|>assistant \\n{answer}<|im_end|>`, no newline between turns); an answer ends with
+`<|im_end|>`, the checkpoints' EOS.
 """
 
-from vidlm.families import LANGUAGE_MODEL_LINEARS, Family, Sampling
+from vidlm.families import LANGUAGE_MODEL_LINEARS, Family, Sampling, hub_template
 
-# Reconstructed from transformers' LLaVA-OneVision processor test, whose expected prompt is
-# `<|im_start|>user <image>\nWhat is shown in this image?<|im_end|>\n<|im_start|>assistant\n` (images, then videos,
-# then each text after a newline). The hub template renders an assistant turn as `<|im_start|>assistant \n…`, which
-# its own generation prompt (`assistant\n`) is not a prefix of; here an assistant turn is rendered exactly as the
-# generation prompt continues, `<|im_start|>assistant\n{answer}<|im_end|>\n`, which is what the model generates.
-CHAT_TEMPLATE = (
-    "{% for message in messages %}"
-    "{% if message['role'] == 'assistant' %}<|im_start|>assistant\n"
-    "{% for content in message['content'] | selectattr('type', 'equalto', 'text') %}{{ content['text'] }}{% endfor %}"
-    "{% else %}{{ '<|im_start|>' + message['role'] + ' ' }}"
-    "{% for content in message['content'] | selectattr('type', 'equalto', 'image') %}{{ '<image>' }}{% endfor %}"
-    "{% for content in message['content'] | selectattr('type', 'equalto', 'video') %}{{ '<video>' }}{% endfor %}"
-    "{% for content in message['content'] | selectattr('type', 'equalto', 'text') %}{{ '\n' + content['text'] }}"
-    "{% endfor %}{% endif %}<|im_end|>\n{% endfor %}"
-    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
+# The hub chat template of llava-hf/llava-onevision-qwen2-0.5b-ov-hf (templates/llava_onevision.jinja; source:
+# tests/hub_snapshots/…/SOURCES.json): `<|im_start|>user <video>\n{text}<|im_end|>` with no newline between turns. It
+# renders an answered turn as `<|im_start|>assistant \n{answer}<|im_end|>` but prompts with
+# `<|im_start|>assistant\n`; `vidlm.prompts` finds the answer wherever the template puts it.
+CHAT_TEMPLATE = hub_template("llava_onevision")
 
 # Qwen2's first special tokens, then llava-hf's added `<image>` (151646) and `<video>` (151647), in id order.
 SPECIAL_TOKENS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<image>", "<video>")

@@ -9,26 +9,12 @@ Prompt: the chat template only (`<|im_start|>user\\n<|vision_start|><|video_pad|
 <|im_start|>assistant\\n{answer}<|im_end|>`); an answer ends with `<|im_end|>`, the instruct models' EOS.
 """
 
-from vidlm.families import LANGUAGE_MODEL_LINEARS, Family, Sampling
+from vidlm.families import LANGUAGE_MODEL_LINEARS, Family, Sampling, hub_template
 
-# The hub processor's chat template (Qwen2-VL and Qwen2.5-VL instruct checkpoints' chat_template.json): a default
-# system turn, then each message as `<|im_start|>{role}\n{content}<|im_end|>\n`, a video as
-# `<|vision_start|><|video_pad|><|vision_end|>`.
-CHAT_TEMPLATE = (
-    "{% set image_count = namespace(value=0) %}{% set video_count = namespace(value=0) %}"
-    "{% for message in messages %}{% if loop.first and message['role'] != 'system' %}"
-    "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n{% endif %}"
-    "<|im_start|>{{ message['role'] }}\n"
-    "{% if message['content'] is string %}{{ message['content'] }}<|im_end|>\n"
-    "{% else %}{% for content in message['content'] %}"
-    "{% if content['type'] == 'image' or 'image' in content or 'image_url' in content %}"
-    "{% set image_count.value = image_count.value + 1 %}{% if add_vision_id %}Picture {{ image_count.value }}: "
-    "{% endif %}<|vision_start|><|image_pad|><|vision_end|>"
-    "{% elif content['type'] == 'video' or 'video' in content %}{% set video_count.value = video_count.value + 1 %}"
-    "{% if add_vision_id %}Video {{ video_count.value }}: {% endif %}<|vision_start|><|video_pad|><|vision_end|>"
-    "{% elif 'text' in content %}{{ content['text'] }}{% endif %}{% endfor %}<|im_end|>\n{% endif %}{% endfor %}"
-    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
+# The hub chat template of Qwen/Qwen2.5-VL-3B/7B-Instruct (templates/qwen2_5_vl.jinja; source:
+# tests/hub_snapshots/…/SOURCES.json): a default system turn, then each message as
+# `<|im_start|>{role}\n{content}<|im_end|>\n`, a video as `<|vision_start|><|video_pad|><|vision_end|>`.
+CHAT_TEMPLATE = hub_template("qwen2_5_vl")
 
 # Qwen2's special tokens from <|endoftext|> on, in id order (151643, 151644, …): a tokenizer built from Qwen's
 # ranks that adds them in this order gets the real ids.

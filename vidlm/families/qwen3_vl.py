@@ -11,22 +11,13 @@ so a clip costs ⌈frames / 2⌉ × ((h/32)·(w/32) + 2 + the timestamp's tokens
 default. Prompt: the chat template only, no default system turn; an answer ends with `<|im_end|>`.
 """
 
-from vidlm.families import LANGUAGE_MODEL_LINEARS, Family, Sampling
+from vidlm.families import LANGUAGE_MODEL_LINEARS, Family, Sampling, hub_template
 from vidlm.families.qwen2_5_vl import SPECIAL_TOKENS, TOKEN_ROLES
 
-# The instruct checkpoints' chat template without its tool-calling and reasoning branches (vidlm sends neither):
-# an optional system turn, then `<|im_start|>{role}\n{content}<|im_end|>\n`, a video as
-# `<|vision_start|><|video_pad|><|vision_end|>`.
-CHAT_TEMPLATE = (
-    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
-    "{% if message['content'] is string %}{{ message['content'] }}"
-    "{% else %}{% for content in message['content'] %}"
-    "{% if content['type'] == 'image' or 'image' in content or 'image_url' in content %}"
-    "<|vision_start|><|image_pad|><|vision_end|>"
-    "{% elif content['type'] == 'video' or 'video' in content %}<|vision_start|><|video_pad|><|vision_end|>"
-    "{% elif 'text' in content %}{{ content['text'] }}{% endif %}{% endfor %}{% endif %}<|im_end|>\n{% endfor %}"
-    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
+# The hub chat template of Qwen/Qwen3-VL-2B/8B-Instruct (templates/qwen3_vl.jinja; source:
+# tests/hub_snapshots/…/SOURCES.json), tool-calling branches included: an optional system turn, then
+# `<|im_start|>{role}\n{content}<|im_end|>\n`, a video as `<|vision_start|><|video_pad|><|vision_end|>`.
+CHAT_TEMPLATE = hub_template("qwen3_vl")
 
 # A tiny processor's pixel budget: frames of 32–128 px a side, so two test resolutions give different counts.
 TINY_PIXELS = {"shortest_edge": 32 * 32, "longest_edge": 128 * 128}

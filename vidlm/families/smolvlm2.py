@@ -11,16 +11,12 @@ Prompt: the chat template only (`<|im_start|>User: <video>{text}<end_of_utteranc
 <end_of_utterance>`); an answer ends with `<end_of_utterance>`, the instruct checkpoints' EOS.
 """
 
-from vidlm.families import Family, Sampling
+from vidlm.families import Family, Sampling, hub_template
 
-# transformers' SmolVLM processor's DEFAULT_CHAT_TEMPLATE ("the correct chat template to be used for videos").
-CHAT_TEMPLATE = (
-    "<|im_start|>{% for message in messages %}{{message['role'] | capitalize}}"
-    "{% if message['content'][0]['type'] == 'image' %}{{':'}}{% else %}{{': '}}{% endif %}"
-    "{% for line in message['content'] %}{% if line['type'] == 'text' %}{{line['text']}}"
-    "{% elif line['type'] == 'image' %}{{ '<image>' }}{% elif line['type'] == 'video' %}{{ '<video>' }}{% endif %}"
-    "{% endfor %}<end_of_utterance>\n{% endfor %}{% if add_generation_prompt %}{{ 'Assistant:' }}{% endif %}"
-)
+# The hub chat template of HuggingFaceTB/SmolVLM2-256M-Video-Instruct (templates/smolvlm2.jinja; source:
+# tests/hub_snapshots/…/SOURCES.json). It has no video branch: for a conversation with a video transformers' SmolVLM
+# processor renders its own DEFAULT_CHAT_TEMPLATE instead, which writes `<video>` where the video is.
+CHAT_TEMPLATE = hub_template("smolvlm2")
 
 # SmolLM2's chat tokens, then the tokens SmolVLM adds for images and videos (without image splitting's
 # `<row_i_col_j>`, which videos never use).

@@ -2,8 +2,9 @@
 
 Trained on exactly 8 frames at 224 px; every frame keeps its 16×16 patches plus CLS = 257 tokens (2,056 per clip).
 Prompt: `USER: <video>{text} ASSISTANT:`, multi-turn `... ASSISTANT: {answer} USER: {text} ASSISTANT:`.
-The original hub upload had no chat template (one was added later), so the tiny checkpoint has none: it exercises
-the documented-format path.
+The hub repo's main branch has no chat template (one exists only in an unmerged pull request: see
+tests/hub_snapshots/LanguageBind--Video-LLaVA-7B-hf/SOURCES.json), so users get the documented form, and the tiny
+checkpoint has none either: it exercises that path.
 """
 
 from vidlm.families import LANGUAGE_MODEL_LINEARS, Family, Sampling, tiny_backbones

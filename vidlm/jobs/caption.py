@@ -94,6 +94,7 @@ def caption_csv(config: CaptionConfig) -> CaptionResult:
         return CaptionResult.of(caption_through_api(job, config, prompt))
     import torch
 
+    _check_budget(config, table, prompt)
     threads = torch.get_num_threads()
     try:
         return CaptionResult.of(run_rows(job, lambda shard: _caption_rows(table, prompt, config, shard)))
@@ -104,6 +105,28 @@ def caption_csv(config: CaptionConfig) -> CaptionResult:
 def merge_captions(input_csv, output_csv) -> CaptionResult:
     """Merge the part files of an earlier `caption_csv` run into `output_csv` (every row once, input order)."""
     return CaptionResult.of(merge_rows(input_csv, output_csv))
+
+
+def _check_budget(config: CaptionConfig, table: InputTable, prompt: str) -> None:
+    """Refuse, before any weight loads, a frame count whose clips with the prompt and max_new_tokens exceed the
+    model's context (`vidlm.budget`); rows named by number and file."""
+    from vidlm.budget import check_before_loading
+    from vidlm.families import family_for
+    from vidlm.models import load_processor
+    from vidlm.prompts import format_prompt
+
+    try:
+        family = family_for(config.model)
+        processor = load_processor(config.model, family=family)
+    except OSError as err:  # what from_pretrained raises for a missing repo, folder or file
+        raise CaptionError(f"Cannot load model {config.model!r}: {err}") from err
+    text = format_prompt(family, prompt, processor=processor).text
+    videos = [(f"row {row} ({table.video_path(row).name})", table.video_path(row)) for row in range(len(table.rows))
+              if table.video_path(row) is not None]
+    try:
+        check_before_loading(config.model, processor, family, config.num_frames, text, config.max_new_tokens, videos)
+    except ValueError as err:
+        raise CaptionError(str(err)) from None
 
 
 def _load(config: CaptionConfig, proc: ProcessInfo):
@@ -221,6 +244,7 @@ def _caption_rows(table: InputTable, prompt: str, config: CaptionConfig, shard: 
     import torch
     from torch.utils.data import DataLoader
 
+    from vidlm.budget import default_frames
     from vidlm.captioning import generate_captions, generation_config
     from vidlm.families import family_of
     from vidlm.prompts import format_prompt
@@ -237,7 +261,8 @@ def _caption_rows(table: InputTable, prompt: str, config: CaptionConfig, shard: 
     dtype = next(p.dtype for p in model.parameters() if p.is_floating_point())
     order = _length_order(table, shard.rows) if config.group_by_length else list(shard.rows)
     batches = [order[i:i + config.batch_size] for i in range(0, len(order), config.batch_size)]
-    loader = DataLoader(_VideoRows(table, family.sampling, config.num_frames), batch_sampler=batches,
+    num_frames = config.num_frames or default_frames(family, model.config)
+    loader = DataLoader(_VideoRows(table, family.sampling, num_frames), batch_sampler=batches,
                         num_workers=workers, collate_fn=_Collate(processor, text, family), prefetch_factor=4 if workers else None,
                         worker_init_fn=_CloseInherited(shard.part_fd))
 

@@ -31,6 +31,9 @@ def atomic_path(final, *, suffix: str | None = None):
     fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=f".{final.name}.", suffix=(suffix or final.suffix) + ".tmp")
     os.close(fd)
     tmp = Path(tmp)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would make every result private: the mode open() gives instead
     try:
         yield tmp
         _fsync(tmp)
