@@ -1,4 +1,4 @@
-"""Labels with a real Llama-style SentencePiece tokenizer (the kind LLaVA-NeXT-Video-7B and Video-LLaVA-7B use).
+"""Labels with the real Llama-2 SentencePiece tokenizer (Vicuna's, which LLaVA-NeXT-Video-7B and Video-LLaVA-7B use).
 
 The rule: every token after the generation prompt, through EOS, is supervised — a lone separator token `▁` included
 — and nothing before it; the generation prompt is a token prefix of the training sequence. The expected labels are
@@ -8,7 +8,7 @@ computed here from the tokenizer and the generation prompts alone, independently
 import pytest
 
 from helpers.models_fixtures import random_frames
-from helpers.real_tokenizers import qwen_tokenizer, real_checkpoints  # noqa: F401  (session fixtures)
+from helpers.real_tokenizers import real_checkpoints  # noqa: F401  (session fixture)
 from vidlm.collate import IGNORE_INDEX, TrainCollator, encode, show_supervised
 from vidlm.models import load_processor
 from vidlm.prompts import Prompt, format_prompt
@@ -114,15 +114,18 @@ def test_an_answer_starting_with_a_digit_trains_the_lone_separator_token(process
 
 
 def test_the_real_tokenizer_splits_the_hub_prompt_as_the_hub_tokenizer_does(processors):
-    """transformers' LLaVA-NeXT-Video processor test tokenises the hub prompt as ids [1, 3148, 1001, 29901, 29871,
-    32000, 13, 5618, …] = '<s>' '▁US' 'ER' ':' '▁' '<video>' '\\n' 'What' …: the same pieces here."""
+    """transformers' LLaVA-NeXT-Video processor test tokenises the hub prompt (its chat template, generation prompt
+    added) as these ids: '<s>' '▁US' 'ER' ':' '▁' '<video>' '\\n' 'What' … '▁A' 'SS' 'IST' 'ANT' ':'."""
     processor = processors["llava-next-video"]
     tok = processor.tokenizer
     text = format_prompt("llava-next-video", "What is shown in this video?", processor=processor).text
     assert text == "USER: <video>\nWhat is shown in this video? ASSISTANT:"
-    assert tok.convert_ids_to_tokens(tok(text)["input_ids"]) == [
+    ids = tok(text)["input_ids"]
+    assert ids == [1, 3148, 1001, 29901, 29871, 32000, 13, 5618, 338, 4318, 297, 445, 4863, 29973, 319, 1799, 9047,
+                   13566, 29901]
+    assert tok.convert_ids_to_tokens(ids) == [
         "<s>", "▁US", "ER", ":", "▁", "<video>", "<0x0A>", "What", "▁is", "▁shown", "▁in", "▁this", "▁video", "?",
-        "▁ASS", "IST", "ANT", ":"]
+        "▁A", "SS", "IST", "ANT", ":"]
     assert tok.convert_tokens_to_ids(["<video>", "<image>"]) == [32000, 32001] and tok.pad_token_id == 0
     other = processors["video-llava"].tokenizer
     assert other.convert_tokens_to_ids(["<image>", "<video>", "<pad>"]) == [32000, 32001, 32002]
@@ -136,14 +139,3 @@ def test_a_generation_prompt_that_is_not_a_token_prefix_is_refused(processors):
     text = "USER: <video>Describe. ASSISTANT: The end</s>"
     with pytest.raises(ValueError, match=r"does not tokenise as a prefix of the training text 'e end</s>'"):
         encode(processor, Prompt(text, [(text.index("Th") + 2, len(text))]), random_frames(0))
-
-
-def test_the_qwen_tokenizer_round_trips_text_and_matches_qwen_ids(qwen_tokenizer):
-    tok = qwen_tokenizer
-    assert tok("Hello world")["input_ids"] == [9707, 1879]  # Qwen2's ids for these words
-    assert tok.convert_tokens_to_ids(["<|endoftext|>", "<|im_start|>", "<|im_end|>"]) == [151643, 151644, 151645]
-    for text in ["红色的圆向左移动。", "🙂 a happy clip 👍🏽", "  leading and trailing  ", "First line.\nSecond line.",
-                 '"Left," it says.', "<|im_start|>assistant\n1999 was the year.<|im_end|>"]:
-        assert tok.decode(tok(text)["input_ids"]) == text
-    # The byte-level vocabulary has the same lone separator before a digit: ' 1999' is 'Ġ' '1' '9' '9' '9'.
-    assert tok.convert_ids_to_tokens(tok(" 1999")["input_ids"]) == ["Ġ", "1", "9", "9", "9"]

@@ -49,9 +49,9 @@ def test_sentencepiece_on_the_rebuilt_model_gives_the_hub_ids_for_all_46_strings
 def test_the_transformers_tokenizer_gives_the_hub_ids_except_after_a_leading_space(tmp_path):
     """`llama_tokenizer` (what the tiny LLaVA-NeXT-Video / Video-LLaVA checkpoints carry) gives the hub ids for the
     31 strings that do not start with a space. transformers 5 rebuilds every Llama tokenizer — the hub's
-    tokenizer.json too — with a Metaspace pre-tokenizer that puts no '▁' of its own before a leading space, so for
-    the 15 that do it drops or merges that '▁' (' Hello' → '▁Hello', where SentencePiece and transformers 4 give
-    '▁' '▁Hello'); prompts start with a word ('USER:'), so labels never meet the difference."""
+    tokenizer.json too — with a Metaspace pre-tokenizer that adds no '▁' of its own before a leading space, so for
+    the 15 that do it differs (' Hello' → '▁Hello' where SentencePiece and transformers 4 give '▁' '▁Hello'; its
+    decoder then drops that space); prompts start with a word ('USER:'), so the label tests never meet it."""
     tok = llama_tokenizer("llava-next-video", tmp_path)
     cases = llama_cases()
     assert tok("Hello world")["input_ids"] == [1, 15043, 3186]  # BOS, then the hub ids
@@ -61,8 +61,10 @@ def test_the_transformers_tokenizer_gives_the_hub_ids_except_after_a_leading_spa
     leading = [(text, ids) for text, ids in cases if text.startswith(" ")]
     assert len(leading) == 15
     assert tok(" Hello", add_special_tokens=False)["input_ids"] == [15043]  # the hub: [29871, 15043]
-    for text, _ in leading:  # still the same text
-        assert tok.decode(tok(text, add_special_tokens=False)["input_ids"]) in (text, text[1:])
+    for text, ids in leading:
+        assert tok(text, add_special_tokens=False)["input_ids"] != ids
+        assert tok.decode(tok(text, add_special_tokens=False)["input_ids"]) == text[1:]
+        assert tok.decode(ids) == text  # the hub ids decode to the text
 
 
 def test_the_qwen_material_is_qwen2_5s_tokenizer_json():

@@ -5,8 +5,12 @@
 
     result = caption_csv(CaptionConfig("videos.csv", "captions.csv", model="llava-hf/LLaVA-NeXT-Video-7B-hf"))
 
-Each process appends its rows to its own part file as batches finish; running the same command again skips the
-rows already there (the run loop is `vidlm.jobs.rows`, the files and the resume protocol `vidlm.jobs.caption_files`).
+Before any weight loads, the frame count is checked against the model's context: every clip's visual tokens + the
+prompt + max_new_tokens must fit (`vidlm.budget`; for Qwen, which sizes each video by its own shape, every video's
+first frame is read for that).
+
+Each process appends its rows to its own part file as batches finish; running the same command again skips the rows
+already there (the run loop is `vidlm.jobs.rows`, the files and the resume protocol `vidlm.jobs.caption_files`).
 Once every process has finished, rank 0 merges the parts into the output, every input row once and in input order.
 
 Several processes (`vidlm.runtime.launch`): torchrun and `accelerate launch --multi_gpu` set RANK, WORLD_SIZE,
